@@ -1,0 +1,235 @@
+"""System checks for setup mistakes; every id is listed in CHECKS and in the README.
+
+| id | level | what |
+| --- | --- | --- |
+| personalization.E001 | error | PRODUCT_MODEL is not set |
+| personalization.E002 | error | PRODUCT_MODEL does not name an installed model |
+| personalization.E003 | error | PRODUCT_ADAPTER (or REFERRAL_CODE_VALIDATOR) cannot be imported |
+| personalization.E004 | error | VisitorMiddleware comes before SessionMiddleware/AuthenticationMiddleware |
+| personalization.E005 | error | a setting has a value of the wrong type or out of range |
+| personalization.W001 | warning | VisitorMiddleware is not in MIDDLEWARE |
+| personalization.W002 | warning | GEOIP_PATH is missing, unreadable or not a City/Country database |
+| personalization.W003 | warning | a PRODUCT_VIEW_URLS entry names an unknown URL or product field |
+| personalization.W004 | warning | PERSONALIZATION has a key this version does not know |
+| personalization.W005 | warning | CACHE_ALIAS is not a configured cache, or is a DummyCache |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.urls import get_resolver
+from django.utils.module_loading import import_string
+
+from .conf import DEFAULTS, app_settings
+
+MIDDLEWARE_PATH = "personalization.middleware.VisitorMiddleware"
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+
+CHECKS = {
+    "personalization.E001": "PRODUCT_MODEL is not set",
+    "personalization.E002": "PRODUCT_MODEL does not name an installed model",
+    "personalization.E003": "a dotted path setting cannot be imported",
+    "personalization.E004": "VisitorMiddleware is placed before session or auth middleware",
+    "personalization.E005": "a setting has a wrong value",
+    "personalization.W001": "VisitorMiddleware is not installed",
+    "personalization.W002": "the GeoIP database cannot be used",
+    "personalization.W003": "a PRODUCT_VIEW_URLS entry cannot be used",
+    "personalization.W004": "unknown PERSONALIZATION key",
+    "personalization.W005": "the profile cache cannot keep profiles",
+}
+
+# name -> (type or types, minimum, maximum)
+_NUMBERS: dict[str, tuple[float, float | None]] = {
+    "TRUSTED_PROXY_COUNT": (0, 32),
+    "CONTROL_GROUP_PERCENT": (0, 100),
+    "ATTRIBUTION_WINDOW_DAYS": (0, None),
+    "VISIT_TIMEOUT_MINUTES": (1, None),
+    "COOKIE_AGE_DAYS": (1, None),
+    "PROFILE_CACHE_DAYS": (1, None),
+    "RECENTLY_VIEWED_MAX": (1, 500),
+    "CATEGORY_INTEREST_MAX": (1, 500),
+    "INTEREST_HALF_LIFE_DAYS": (0, None),
+    "VISITOR_RETENTION_DAYS": (0, None),
+}
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    errors: list[Any] = []
+    raw = getattr(settings, "PERSONALIZATION", None)
+    if raw is not None and not isinstance(raw, dict):
+        return [
+            Error(
+                "PERSONALIZATION must be a dict.",
+                hint="See the README for the keys and their defaults.",
+                id="personalization.E005",
+            )
+        ]
+    for key in sorted(set(app_settings.user_settings) - set(DEFAULTS)):
+        errors.append(
+            Warning(
+                f"PERSONALIZATION has an unknown key {key!r}; it is ignored.",
+                hint="Check the spelling against the README's settings table.",
+                id="personalization.W004",
+            )
+        )
+    for name, (low, high) in _NUMBERS.items():
+        value = app_settings.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            ok = False
+        else:
+            ok = value >= low and (high is None or value <= high)
+        if not ok:
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            errors.append(
+                Error(
+                    f"PERSONALIZATION[{name!r}] must be a number {bounds}; got {value!r}.",
+                    id="personalization.E005",
+                )
+            )
+    if not isinstance(app_settings.PRODUCT_VIEW_URLS, dict):
+        errors.append(
+            Error(
+                "PERSONALIZATION['PRODUCT_VIEW_URLS'] must be a dict of URL name -> kwarg.",
+                id="personalization.E005",
+            )
+        )
+    return errors
+
+
+@register(Tags.models)
+def check_product_model(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from .products import get_product_model
+
+    if not app_settings.PRODUCT_MODEL:
+        return [
+            Error(
+                "PERSONALIZATION['PRODUCT_MODEL'] is not set.",
+                hint='Name the shop\'s product model, e.g. "catalog.Product".',
+                id="personalization.E001",
+            )
+        ]
+    try:
+        model = get_product_model()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="personalization.E002")]
+    errors: list[Any] = []
+    for setting in ("PRODUCT_ADAPTER", "REFERRAL_CODE_VALIDATOR"):
+        path = app_settings.get(setting)
+        if not path:
+            continue
+        try:
+            import_string(path)
+        except ImportError as exc:
+            errors.append(
+                Error(
+                    f"PERSONALIZATION[{setting!r}] = {path!r} cannot be imported: {exc}",
+                    id="personalization.E003",
+                )
+            )
+    urls = app_settings.PRODUCT_VIEW_URLS
+    if isinstance(urls, dict):
+        for url_name, field in urls.items():
+            try:
+                model._meta.get_field(field)
+            except (FieldDoesNotExist, TypeError):
+                errors.append(
+                    Warning(
+                        f"PRODUCT_VIEW_URLS[{url_name!r}] looks products up by {field!r}, "
+                        f"which is not a field of {model._meta.label}.",
+                        id="personalization.W003",
+                    )
+                )
+            if not _url_name_exists(str(url_name)):
+                errors.append(
+                    Warning(
+                        f"PRODUCT_VIEW_URLS names the URL {url_name!r}, which the URLconf "
+                        "does not define; views of it will not be recorded.",
+                        hint="Use the namespaced URL name, e.g. 'catalog:product-detail'.",
+                        id="personalization.W003",
+                    )
+                )
+    return errors
+
+
+def _url_name_exists(view_name: str) -> bool:
+    *namespaces, name = view_name.split(":")
+    try:
+        resolver = get_resolver()
+        for namespace in namespaces:
+            resolver = resolver.namespace_dict[namespace][1]
+        return name in resolver.reverse_dict
+    except Exception:
+        return False
+
+
+@register(Tags.compatibility)
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE_PATH not in middleware:
+        return [
+            Warning(
+                f"{MIDDLEWARE_PATH} is not in MIDDLEWARE, so no visitor is profiled.",
+                hint="Add it after AuthenticationMiddleware.",
+                id="personalization.W001",
+            )
+        ]
+    position = middleware.index(MIDDLEWARE_PATH)
+    for required in (SESSION_MIDDLEWARE, AUTH_MIDDLEWARE):
+        if required in middleware and middleware.index(required) > position:
+            return [
+                Error(
+                    f"{MIDDLEWARE_PATH} must come after {required}.",
+                    hint="Logged-in visitors are linked to their profile through it.",
+                    id="personalization.E004",
+                )
+            ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_geoip(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from .profiling.geo import database_problem
+
+    path = app_settings.GEOIP_PATH
+    if not path:
+        return []
+    problem = database_problem(path)
+    if problem is None:
+        return []
+    return [
+        Warning(
+            f"GEOIP_PATH {str(path)!r}: {problem}. Visitors will have no location.",
+            hint="Point it at a GeoLite2/GeoIP2 City or Country .mmdb file.",
+            id="personalization.W002",
+        )
+    ]
+
+
+@register(Tags.caches)
+def check_cache(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    alias = app_settings.CACHE_ALIAS
+    caches_setting = getattr(settings, "CACHES", {}) or {}
+    if alias not in caches_setting:
+        return [
+            Warning(
+                f"PERSONALIZATION['CACHE_ALIAS'] = {alias!r} is not in CACHES.",
+                id="personalization.W005",
+            )
+        ]
+    backend = str(caches_setting[alias].get("BACKEND", ""))
+    if backend.endswith("DummyCache"):
+        return [
+            Warning(
+                f"The cache {alias!r} is a DummyCache: profiles are re-read from the database "
+                "on every request.",
+                hint="Use Redis, Memcached or the local-memory cache.",
+                id="personalization.W005",
+            )
+        ]
+    return []

@@ -1,0 +1,110 @@
+"""The PERSONALIZATION settings, read live so that override_settings works everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # app_label.ModelName of the shop's product model; the only required key.
+    "PRODUCT_MODEL": None,
+    # Dotted path of the class that reads the shop's products.
+    "PRODUCT_ADAPTER": "personalization.products.DefaultProductAdapter",
+    # URL name -> URL kwarg whose value is looked up on the product model field of that name.
+    "PRODUCT_VIEW_URLS": {},
+    # Path to a GeoIP2/GeoLite2 City or Country database; None disables geolocation.
+    "GEOIP_PATH": None,
+    # How many X-Forwarded-For hops to trust; 0 uses REMOTE_ADDR.
+    "TRUSTED_PROXY_COUNT": 0,
+    # Share of visitors (0-100) held out to see the non-personalized default.
+    "CONTROL_GROUP_PERCENT": 10,
+    # Salt of the control-group hash; change it to reshuffle the holdout.
+    "CONTROL_GROUP_SALT": "personalization-holdout",
+    "ATTRIBUTION_WINDOW_DAYS": 7,
+    # A new visit starts after this much inactivity.
+    "VISIT_TIMEOUT_MINUTES": 30,
+    # Honour DNT: 1 and Sec-GPC: 1 with an anonymous, non-persisted profile.
+    "RESPECT_DO_NOT_TRACK": True,
+    # The visitor-id cookie.
+    "COOKIE_NAME": "pzn_vid",
+    "COOKIE_AGE_DAYS": 365,
+    "COOKIE_SECURE": None,  # None follows SESSION_COOKIE_SECURE
+    "COOKIE_DOMAIN": None,
+    # Django cache alias that holds hot profiles, and how long an idle profile stays there.
+    "CACHE_ALIAS": "default",
+    "PROFILE_CACHE_DAYS": 30,
+    # How many recently viewed products a profile keeps.
+    "RECENTLY_VIEWED_MAX": 20,
+    # How many categories a profile keeps interest scores for.
+    "CATEGORY_INTEREST_MAX": 20,
+    # Half-life of category interest: a view this old weighs half a fresh one.
+    "INTEREST_HALF_LIFE_DAYS": 7,
+    # Dotted path of a callable(code) -> bool that says whether a ?ref= code is valid.
+    "REFERRAL_CODE_VALIDATOR": None,
+    # Visitors not seen for this many days are deleted by the purge task (0 = keep forever).
+    "VISITOR_RETENTION_DAYS": 395,
+}
+
+
+
+
+class PersonalizationSettings:
+    """Typed, live view over ``settings.PERSONALIZATION`` merged onto :data:`DEFAULTS`."""
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "PERSONALIZATION", None)
+        return value if isinstance(value, dict) else {}
+
+    def get(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown personalization setting {name!r}")
+        return self.user_settings.get(name, DEFAULTS[name])
+
+    def __getattr__(self, name: str) -> Any:
+        if name.isupper():
+            return self.get(name)
+        raise AttributeError(name)
+
+    # Typed accessors for values used on the request path.
+    @property
+    def visit_timeout_seconds(self) -> float:
+        return float(self.get("VISIT_TIMEOUT_MINUTES")) * 60.0
+
+    @property
+    def cookie_max_age(self) -> int:
+        return int(self.get("COOKIE_AGE_DAYS")) * 86400
+
+    @property
+    def cookie_secure(self) -> bool:
+        value = self.get("COOKIE_SECURE")
+        return bool(settings.SESSION_COOKIE_SECURE if value is None else value)
+
+    @property
+    def profile_cache_seconds(self) -> int:
+        return int(self.get("PROFILE_CACHE_DAYS")) * 86400
+
+    @property
+    def interest_half_life_seconds(self) -> float:
+        return float(self.get("INTEREST_HALF_LIFE_DAYS")) * 86400.0
+
+
+app_settings = PersonalizationSettings()
+
+_caches_to_clear: list[Any] = []
+
+
+def cached_on_settings(func: Any) -> Any:
+    """Register an ``lru_cache``-wrapped function to be cleared when PERSONALIZATION changes."""
+    _caches_to_clear.append(func)
+    return func
+
+
+@receiver(setting_changed)
+def _clear_caches(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"PERSONALIZATION", "CACHES", "SECRET_KEY", "MIDDLEWARE"}:
+        for func in _caches_to_clear:
+            func.cache_clear()

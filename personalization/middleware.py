@@ -1,0 +1,180 @@
+"""VisitorMiddleware: attaches request.visitor, counts visits, records views, saves once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.cache import patch_vary_headers
+from django.utils.functional import empty
+from django.utils.module_loading import import_string
+
+from . import products
+from .conf import app_settings
+from .profiling import storage
+from .profiling.bots import is_bot
+from .profiling.referrer import Referrer, classify_request
+from .profiling.visitor import ProfileData, VisitorProfile, new_visitor_id
+
+logger = logging.getLogger("personalization")
+
+# Within a visit the cached profile is rewritten at most this often when nothing else changed,
+# so a visit's end is known to within this many seconds.
+TOUCH_INTERVAL_SECONDS = 15.0
+
+
+def _referral_validator() -> Any:
+    path = app_settings.REFERRAL_CODE_VALIDATOR
+    return import_string(path) if path else None
+
+
+def opted_out(request: HttpRequest) -> bool:
+    """DNT: 1 or Sec-GPC: 1, when the shop respects them (the default)."""
+    if not app_settings.RESPECT_DO_NOT_TRACK:
+        return False
+    meta = request.META
+    return meta.get("HTTP_DNT", "").strip() == "1" or meta.get("HTTP_SEC_GPC", "").strip() == "1"
+
+
+class VisitorMiddleware:
+    """Profiles every request. One class for sync and async stacks; the work is shared."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        self.process_request(request)
+        response = self.get_response(request)
+        return self.process_response(request, response)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        await sync_to_async(self.process_request, thread_sensitive=True)(request)
+        response = await self.get_response(request)
+        return await sync_to_async(self.process_response, thread_sensitive=True)(
+            request, response
+        )
+
+    # Request --------------------------------------------------------------------------
+    def process_request(self, request: HttpRequest) -> None:
+        now = time.time()
+        try:
+            request.visitor = self.build_visitor(request, now)  # type: ignore[attr-defined]
+        except Exception:
+            logger.exception("personalization: could not load the visitor profile; using defaults")
+            request.visitor = anonymous_visitor(request, now, degraded=True)  # type: ignore[attr-defined]
+
+    def build_visitor(self, request: HttpRequest, now: float) -> VisitorProfile:
+        bot = is_bot(request.META.get("HTTP_USER_AGENT"))
+        if bot or opted_out(request):
+            return anonymous_visitor(request, now, is_bot=bot, opted_out=not bot)
+
+        visitor_id = storage.read_visitor_id(request)
+        data = storage.load(visitor_id) if visitor_id else None
+        if data is None:
+            data = ProfileData.new(
+                visitor_id or new_visitor_id(), now, classify_request(request, _referral_validator())
+            )
+            visitor = VisitorProfile(data, request=request, now=now)
+            visitor.new_visit = visitor.cookie_needed = visitor.dirty = True
+            # The row waits for the cookie to come back, so cookieless clients cost no writes;
+            # a returning id whose profile was lost (purged) is written at once.
+            visitor.db_write_needed = visitor_id is not None
+            return visitor
+
+        visitor = VisitorProfile(data, request=request, now=now)
+        idle = now - data.last_seen
+        if idle > app_settings.visit_timeout_seconds:
+            data.visit_count += 1
+            data.visit_started = now
+            data.referrer = classify_request(request, _referral_validator())
+            visitor.new_visit = visitor.cookie_needed = visitor.db_write_needed = True
+        elif not data.persisted:
+            visitor.db_write_needed = True  # second request of a new visitor: the cookie works
+        if visitor.new_visit or visitor.db_write_needed or idle >= TOUCH_INTERVAL_SECONDS:
+            visitor.dirty = True
+        data.last_seen = now
+        return visitor
+
+    # Response -------------------------------------------------------------------------
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> Any:
+        visitor = getattr(request, "visitor", None)
+        if not isinstance(visitor, VisitorProfile):
+            return response
+        try:
+            if visitor.is_tracked:
+                self.record_product_page(request, response, visitor)
+                self.link_logged_in_user(request, visitor)
+                self.save(visitor, response)
+            elif visitor.opted_out and app_settings.COOKIE_NAME in request.COOKIES:
+                storage.delete_visitor_cookie(response)
+        except Exception:
+            logger.exception("personalization: could not save the visitor profile")
+        if visitor.accessed:
+            patch_vary_headers(response, ("Cookie",))
+        return response
+
+    def record_product_page(
+        self, request: HttpRequest, response: HttpResponseBase, visitor: VisitorProfile
+    ) -> None:
+        if not 200 <= response.status_code < 300:
+            return
+        match = getattr(request, "resolver_match", None)
+        urls = app_settings.PRODUCT_VIEW_URLS or {}
+        if match is None or match.view_name not in urls:
+            return
+        field = urls[match.view_name]
+        value = match.kwargs.get(field)
+        if value is None:
+            return
+        info = products.view_info(field, value)
+        if info is not None:
+            visitor.record_product_view(*info)
+
+    def link_logged_in_user(self, request: HttpRequest, visitor: VisitorProfile) -> None:
+        """Link a user the view already loaded; never loads the user (that would cost queries)."""
+        user = request.__dict__.get("user")
+        wrapped = getattr(user, "_wrapped", user)
+        if wrapped is empty or wrapped is None or not getattr(wrapped, "is_authenticated", False):
+            return
+        if visitor.user_id != wrapped.pk:
+            storage.attach_user(visitor, wrapped)
+
+    def save(self, visitor: VisitorProfile, response: HttpResponseBase) -> None:
+        data = visitor._data
+        if visitor.db_write_needed:
+            storage.write_row(visitor)
+            visitor.dirty = True
+        if visitor.dirty:
+            storage.save_to_cache(data)
+        if visitor.cookie_needed:
+            storage.write_visitor_cookie(response, data.id)
+
+
+def anonymous_visitor(
+    request: HttpRequest,
+    now: float,
+    *,
+    is_bot: bool = False,
+    opted_out: bool = False,
+    degraded: bool = False,
+) -> VisitorProfile:
+    """A profile that is never stored: for bots, opted-out visitors and failures."""
+    try:
+        referrer = classify_request(request)
+    except Exception:
+        referrer = Referrer()
+    data = ProfileData.new("anon-" + new_visitor_id(), now, referrer)
+    return VisitorProfile(
+        data, request=request, now=now, is_bot=is_bot, opted_out=opted_out, degraded=degraded
+    )

@@ -1,0 +1,203 @@
+"""The product adapter: how personalization reads any shop's product model."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.apps import apps
+from django.core.cache import caches
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
+from django.db import models
+from django.utils.module_loading import import_string
+
+from .conf import app_settings, cached_on_settings
+
+logger = logging.getLogger("personalization")
+
+PRODUCT_INFO_CACHE_SECONDS = 3600
+
+
+class BaseProductAdapter:
+    """Reads the fields personalization needs from a product instance.
+
+    A shop whose product model differs from the defaults subclasses this (or
+    :class:`DefaultProductAdapter`) and names it in ``PERSONALIZATION["PRODUCT_ADAPTER"]``.
+    """
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+
+    def get_queryset(self) -> models.QuerySet:
+        return self.model._default_manager.all()
+
+    def get_by_field(self, field: str, value: Any) -> models.Model | None:
+        """The product whose ``field`` equals ``value``, or None (also for values of the wrong type)."""
+        try:
+            return self.get_queryset().get(**{field: value})
+        except (self.model.DoesNotExist, self.model.MultipleObjectsReturned):
+            return None
+        except (ValueError, TypeError, ValidationError):
+            return None
+
+    def pk(self, product: models.Model) -> Any:
+        return product.pk
+
+    def name(self, product: models.Model) -> str:
+        raise NotImplementedError
+
+    def price(self, product: models.Model) -> Decimal | None:
+        raise NotImplementedError
+
+    def category_key(self, product: models.Model) -> str | None:
+        raise NotImplementedError
+
+    def category_name(self, product: models.Model) -> str | None:
+        raise NotImplementedError
+
+    def url(self, product: models.Model) -> str | None:
+        raise NotImplementedError
+
+    def image_url(self, product: models.Model) -> str | None:
+        raise NotImplementedError
+
+    def is_available(self, product: models.Model) -> bool:
+        return True
+
+
+class DefaultProductAdapter(BaseProductAdapter):
+    """Reads ``name``/``title``, ``price``, ``category`` (FK or text), ``get_absolute_url()``
+    and ``image`` where the model has them; availability from ``is_available``/``available``/
+    ``is_active`` and ``stock`` when present."""
+
+    def _category_field(self) -> models.Field | None:
+        try:
+            return self.model._meta.get_field("category")
+        except FieldDoesNotExist:
+            return None
+
+    def get_queryset(self) -> models.QuerySet:
+        queryset = super().get_queryset()
+        field = self._category_field()
+        if field is not None and field.is_relation and field.many_to_one:
+            queryset = queryset.select_related("category")
+        return queryset
+
+    def name(self, product: models.Model) -> str:
+        for attribute in ("name", "title"):
+            value = getattr(product, attribute, None)
+            if value:
+                return str(value)
+        return str(product)
+
+    def price(self, product: models.Model) -> Decimal | None:
+        value = getattr(product, "price", None)
+        if value is None:
+            return None
+        try:
+            return Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            return None
+
+    def category_key(self, product: models.Model) -> str | None:
+        field = self._category_field()
+        if field is None:
+            return None
+        if field.is_relation:
+            category = getattr(product, "category", None)
+            if category is None:
+                return None
+            slug = getattr(category, "slug", None)
+            return str(slug) if slug else str(category.pk)
+        value = getattr(product, "category", None)
+        return str(value).strip() or None if value is not None else None
+
+    def category_name(self, product: models.Model) -> str | None:
+        field = self._category_field()
+        if field is None:
+            return None
+        category = getattr(product, "category", None)
+        if category is None:
+            return None
+        if field.is_relation:
+            return str(getattr(category, "name", None) or category)
+        return str(category)
+
+    def url(self, product: models.Model) -> str | None:
+        get_url = getattr(product, "get_absolute_url", None)
+        return str(get_url()) if callable(get_url) else None
+
+    def image_url(self, product: models.Model) -> str | None:
+        image = getattr(product, "image", None)
+        if not image:
+            return None
+        try:
+            return str(image.url)
+        except (AttributeError, ValueError):
+            return str(image) if isinstance(image, str) else None
+
+    def is_available(self, product: models.Model) -> bool:
+        for attribute in ("is_available", "available", "is_active"):
+            value = getattr(product, attribute, None)
+            if value is not None and not value:
+                return False
+        stock = getattr(product, "stock", None)
+        return not (isinstance(stock, int) and stock <= 0)
+
+
+def get_product_model() -> type[models.Model]:
+    """The model named by PRODUCT_MODEL; raises ImproperlyConfigured when it is not usable."""
+    label = app_settings.PRODUCT_MODEL
+    if not label or not isinstance(label, str):
+        raise ImproperlyConfigured('PERSONALIZATION["PRODUCT_MODEL"] must name "app_label.Model".')
+    try:
+        return apps.get_model(label, require_ready=False)
+    except (ValueError, LookupError) as exc:
+        raise ImproperlyConfigured(
+            f'PERSONALIZATION["PRODUCT_MODEL"] refers to {label!r}, which is not an installed model.'
+        ) from exc
+
+
+@cached_on_settings
+@functools.lru_cache(maxsize=1)
+def get_adapter() -> BaseProductAdapter:
+    """The configured adapter, built once per process (and again when settings change)."""
+    adapter_class = import_string(app_settings.PRODUCT_ADAPTER)
+    return adapter_class(get_product_model())
+
+
+def _info_cache_key(field: str, value: Any) -> str:
+    model = get_product_model()._meta.label_lower
+    digest = hashlib.blake2b(f"{field}\x00{value}".encode(), digest_size=12).hexdigest()
+    return f"pzn:v1:product:{model}:{digest}"
+
+
+def view_info(field: str, value: Any) -> tuple[Any, str | None] | None:
+    """(pk, category key) of the product whose ``field`` is ``value``; cached, so warm product
+    pages cost the middleware no SQL. Returns None for unknown products."""
+    cache = caches[app_settings.CACHE_ALIAS]
+    key = _info_cache_key(field, value)
+    cached = cache.get(key)
+    if cached is not None:
+        return tuple(cached) if cached else None  # type: ignore[return-value]
+    adapter = get_adapter()
+    product = adapter.get_by_field(field, value)
+    info = (adapter.pk(product), adapter.category_key(product)) if product is not None else None
+    # Unknown values are cached briefly (empty tuple) so a scan of bad slugs costs one query each.
+    cache.set(key, info or (), PRODUCT_INFO_CACHE_SECONDS if info else 60)
+    return info
+
+
+def forget_view_info(product: models.Model) -> None:
+    """Drop cached lookups for a product that was saved or deleted."""
+    cache = caches[app_settings.CACHE_ALIAS]
+    keys = []
+    for field in set((app_settings.PRODUCT_VIEW_URLS or {}).values()):
+        value = getattr(product, field, None)
+        if value is not None:
+            keys.append(_info_cache_key(field, value))
+    if keys:
+        cache.delete_many(keys)

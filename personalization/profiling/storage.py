@@ -1,0 +1,248 @@
+"""Where profiles live: the signed id cookie, the hot profile in the cache, the Visitor row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache import caches
+from django.db import transaction
+
+from ..conf import app_settings
+from .visitor import (
+    ProfileData,
+    VisitorProfile,
+    control_group_bucket,
+    decayed,
+    new_visitor_id,
+)
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+    from ..models import Visitor
+
+logger = logging.getLogger("personalization")
+
+COOKIE_SALT = "personalization.visitor"
+# A signed id is about 50 characters; anything much longer is foreign or tampered with.
+MAX_COOKIE_LENGTH = 200
+VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+
+
+# Cookie --------------------------------------------------------------------------------
+def read_visitor_id(request: HttpRequest) -> str | None:
+    """The id from the signed cookie, or None when missing, tampered with, oversized or odd."""
+    name = app_settings.COOKIE_NAME
+    raw = request.COOKIES.get(name)
+    if not raw or len(raw) > MAX_COOKIE_LENGTH:
+        return None
+    value = request.get_signed_cookie(name, default=None, salt=COOKIE_SALT)
+    if not isinstance(value, str) or not VISITOR_ID_RE.match(value):
+        return None
+    return value
+
+
+def write_visitor_cookie(response: HttpResponse, visitor_id: str) -> None:
+    response.set_signed_cookie(
+        app_settings.COOKIE_NAME,
+        visitor_id,
+        salt=COOKIE_SALT,
+        max_age=app_settings.cookie_max_age,
+        domain=app_settings.COOKIE_DOMAIN,
+        secure=app_settings.cookie_secure,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def delete_visitor_cookie(response: HttpResponse) -> None:
+    response.delete_cookie(
+        app_settings.COOKIE_NAME, domain=app_settings.COOKIE_DOMAIN, samesite="Lax"
+    )
+
+
+# Cache ---------------------------------------------------------------------------------
+def profile_cache_key(visitor_id: str) -> str:
+    return f"pzn:v1:profile:{visitor_id}"
+
+
+def _cache():  # type: ignore[no-untyped-def]
+    return caches[app_settings.CACHE_ALIAS]
+
+
+def save_to_cache(data: ProfileData) -> None:
+    _cache().set(profile_cache_key(data.id), data.to_dict(), app_settings.profile_cache_seconds)
+
+
+def load(visitor_id: str) -> ProfileData | None:
+    """The stored profile: from the cache, else rebuilt from the Visitor row (one query)."""
+    data = ProfileData.from_dict(_cache().get(profile_cache_key(visitor_id)))
+    if data is not None and data.id == visitor_id:
+        return data
+    from ..models import Visitor
+
+    row = Visitor.objects.filter(pk=visitor_id).first()
+    return profile_from_row(row) if row is not None else None
+
+
+def profile_from_row(row: Visitor) -> ProfileData:
+    from .referrer import Referrer
+
+    interests: dict[str, list[float]] = {}
+    for key, value in (row.category_interest or {}).items():
+        try:
+            interests[str(key)] = [float(value[0]), float(value[1])]
+        except (TypeError, ValueError, IndexError):
+            continue
+    started = row.last_seen.timestamp()
+    return ProfileData(
+        id=row.id,
+        first_seen=row.first_seen.timestamp(),
+        last_seen=started,
+        visit_started=started,
+        visit_count=row.visit_count,
+        referrer=Referrer(
+            source=row.latest_source or "direct",
+            host=row.latest_referrer_host or None,
+            campaign=row.latest_campaign or None,
+        ),
+        first_referrer=Referrer(
+            source=row.first_source or "direct",
+            host=row.first_referrer_host or None,
+            campaign=row.first_campaign or None,
+        ),
+        recently_viewed=list(row.recently_viewed or []),
+        interests=interests,
+        user_id=row.user_id,
+        persisted=True,
+    )
+
+
+# Database ------------------------------------------------------------------------------
+def _aware(timestamp: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
+
+
+def row_values(visitor: VisitorProfile, data: ProfileData) -> dict[str, Any]:
+    geo = visitor.current_geo()
+    return {
+        "user_id": data.user_id,
+        "first_seen": _aware(data.first_seen),
+        "last_seen": _aware(data.visit_started),
+        "visit_count": data.visit_count,
+        "first_source": data.first_referrer.source,
+        "first_referrer_host": (data.first_referrer.host or "")[:253],
+        "first_campaign": (data.first_referrer.campaign or "")[:200],
+        "latest_source": data.referrer.source,
+        "latest_referrer_host": (data.referrer.host or "")[:253],
+        "latest_campaign": (data.referrer.campaign or "")[:200],
+        "referral_code": (data.referrer.referral_code or "")[:64],
+        "country_code": (geo.country_code or "")[:2],
+        "region": (geo.region or "")[:128],
+        "city": (geo.city or "")[:128],
+        "in_control_group": control_group_bucket(data.id) < float(app_settings.CONTROL_GROUP_PERCENT),
+        "recently_viewed": list(data.recently_viewed),
+        "category_interest": {key: list(value) for key, value in data.interests.items()},
+    }
+
+
+def write_row(visitor: VisitorProfile, data: ProfileData | None = None) -> None:
+    """Write the Visitor row in one upsert query (safe against a concurrent first write)."""
+    from ..models import Visitor
+
+    data = data or visitor._data
+    values = row_values(visitor, data)
+    Visitor.objects.bulk_create(
+        [Visitor(id=data.id, **values)],
+        update_conflicts=True,
+        unique_fields=["id"],
+        update_fields=[name for name in values if name != "first_seen"],
+    )
+    data.persisted = True
+
+
+def delete_visitor(visitor_id: str) -> None:
+    """Forget a visitor everywhere: the cache entry and the row (related rows cascade)."""
+    from ..models import Visitor
+
+    _cache().delete(profile_cache_key(visitor_id))
+    Visitor.objects.filter(pk=visitor_id).delete()
+
+
+# Accounts ------------------------------------------------------------------------------
+def _reassign_related(old_id: str, new_id: str) -> None:
+    """Point every row that references the old visitor at the new one."""
+    from ..models import Visitor
+
+    for relation in Visitor._meta.related_objects:
+        if relation.one_to_many or relation.one_to_one:
+            manager = relation.related_model._base_manager
+            manager.filter(**{relation.field.name: old_id}).update(**{relation.field.name: new_id})
+
+
+def merge_profiles(into: ProfileData, source: ProfileData, now: float) -> ProfileData:
+    """Fold an anonymous device's profile into the account's profile."""
+    into.recently_viewed = list(
+        dict.fromkeys([*source.recently_viewed, *into.recently_viewed])
+    )[: int(app_settings.RECENTLY_VIEWED_MAX)]
+    for key, (score, since) in source.interests.items():
+        into.add_interest(key, 0.0, now)  # bring the account's score to now, then add
+        into.interests[key][0] += decayed(
+            score, since, now, app_settings.interest_half_life_seconds
+        )
+    into.visit_count += source.visit_count
+    if source.first_seen < into.first_seen:
+        into.first_seen = source.first_seen
+        into.first_referrer = source.first_referrer
+    into.referrer = source.referrer
+    into.visit_started = source.visit_started
+    into.last_seen = now
+    return into
+
+
+def attach_user(visitor: VisitorProfile, user: Any) -> None:
+    """Link the visitor to a user who just logged in; a user seen on another device keeps one
+    profile: this device's anonymous browsing is merged into it and the cookie follows."""
+    from ..models import Visitor
+
+    if not visitor.is_tracked or user is None or user.pk is None:
+        return
+    data = visitor._data
+    if data.user_id == user.pk:
+        return
+    now = time.time()
+    account_id = (
+        Visitor.objects.filter(user_id=user.pk).exclude(pk=data.id).values_list("pk", flat=True)
+    ).first()
+    if account_id is not None:
+        account = load(account_id)
+        if account is None:  # the row vanished meanwhile: adopt this profile instead
+            account_id = None
+        else:
+            account.user_id = user.pk
+            if data.user_id is None:
+                merge_profiles(account, data, now)
+                with transaction.atomic():
+                    _reassign_related(data.id, account.id)
+                    Visitor.objects.filter(pk=data.id).delete()
+                _cache().delete(profile_cache_key(data.id))
+            visitor.switch_to(account)
+            write_row(visitor, account)
+            visitor.db_write_needed = False
+            return
+    if data.user_id is not None:
+        # This browser belonged to another account: start a separate profile for this user.
+        fresh = ProfileData.new(new_visitor_id(), now, data.referrer)
+        fresh.user_id = user.pk
+        visitor.switch_to(fresh)
+        write_row(visitor, fresh)
+        visitor.db_write_needed = False
+        return
+    data.user_id = user.pk
+    visitor.dirty = True
+    write_row(visitor, data)
+    visitor.db_write_needed = False

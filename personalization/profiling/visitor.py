@@ -1,0 +1,290 @@
+"""The visitor profile: stored data (ProfileData) and the lazy per-request object (request.visitor)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..conf import app_settings
+from .geo import EMPTY_GEO, Geo, client_ip, lookup
+from .referrer import Referrer
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+PROFILE_VERSION = 1
+
+
+def new_visitor_id() -> str:
+    """A fresh pseudonymous id: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def decayed(score: float, since: float, now: float, half_life: float) -> float:
+    """``score`` recorded at ``since``, halved every ``half_life`` seconds until ``now``."""
+    if half_life <= 0:
+        return score
+    age = max(0.0, now - since)
+    return score * math.pow(0.5, age / half_life)
+
+
+@dataclass(slots=True)
+class ProfileData:
+    """What a tracked visitor's profile holds; kept in the cache as a plain dict."""
+
+    id: str
+    first_seen: float
+    last_seen: float
+    visit_started: float
+    visit_count: int = 1
+    referrer: Referrer = field(default_factory=Referrer)
+    first_referrer: Referrer = field(default_factory=Referrer)
+    recently_viewed: list[Any] = field(default_factory=list)
+    interests: dict[str, list[float]] = field(default_factory=dict)
+    user_id: Any = None
+    persisted: bool = False
+
+    @classmethod
+    def new(cls, visitor_id: str, now: float, referrer: Referrer) -> ProfileData:
+        return cls(
+            id=visitor_id,
+            first_seen=now,
+            last_seen=now,
+            visit_started=now,
+            referrer=referrer,
+            first_referrer=referrer,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": PROFILE_VERSION,
+            "id": self.id,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "visit_started": self.visit_started,
+            "visit_count": self.visit_count,
+            "referrer": self.referrer.as_dict(),
+            "first_referrer": self.first_referrer.as_dict(),
+            "recently_viewed": list(self.recently_viewed),
+            "interests": {key: list(value) for key, value in self.interests.items()},
+            "user_id": self.user_id,
+            "persisted": self.persisted,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ProfileData | None:
+        """Rebuild a profile from the cache; anything malformed gives None (a clean profile)."""
+        if not isinstance(raw, dict) or raw.get("v") != PROFILE_VERSION:
+            return None
+        try:
+            interests = {
+                str(key): [float(value[0]), float(value[1])]
+                for key, value in (raw.get("interests") or {}).items()
+            }
+            return cls(
+                id=str(raw["id"]),
+                first_seen=float(raw["first_seen"]),
+                last_seen=float(raw["last_seen"]),
+                visit_started=float(raw["visit_started"]),
+                visit_count=max(1, int(raw["visit_count"])),
+                referrer=Referrer.from_dict(raw.get("referrer") or {}),
+                first_referrer=Referrer.from_dict(raw.get("first_referrer") or {}),
+                recently_viewed=list(raw.get("recently_viewed") or []),
+                interests=interests,
+                user_id=raw.get("user_id"),
+                persisted=bool(raw.get("persisted")),
+            )
+        except (KeyError, TypeError, ValueError, IndexError):
+            return None
+
+    # Browsing history -------------------------------------------------------------------
+    def add_view(self, product_pk: Any, category_key: str | None, now: float) -> None:
+        viewed = [product_pk, *(pk for pk in self.recently_viewed if pk != product_pk)]
+        del viewed[int(app_settings.RECENTLY_VIEWED_MAX) :]
+        self.recently_viewed = viewed
+        if category_key:
+            self.add_interest(category_key, 1.0, now)
+
+    def add_interest(self, category_key: str, weight: float, now: float) -> None:
+        half_life = app_settings.interest_half_life_seconds
+        score, since = self.interests.get(category_key, (0.0, now))
+        self.interests[category_key] = [decayed(score, since, now, half_life) + weight, now]
+        limit = int(app_settings.CATEGORY_INTEREST_MAX)
+        if len(self.interests) > limit:
+            ranked = self.ranked_interests(now)
+            self.interests = {key: self.interests[key] for key, _ in ranked[:limit]}
+
+    def ranked_interests(self, now: float) -> list[tuple[str, float]]:
+        half_life = app_settings.interest_half_life_seconds
+        scores = [
+            (key, decayed(score, since, now, half_life))
+            for key, (score, since) in self.interests.items()
+        ]
+        scores.sort(key=lambda item: (-item[1], item[0]))
+        return scores
+
+
+def control_group_bucket(visitor_id: str) -> float:
+    """A stable number in [0, 100) for the id; below CONTROL_GROUP_PERCENT means holdout."""
+    salt = str(app_settings.CONTROL_GROUP_SALT)
+    digest = hashlib.sha256(f"{salt}:{visitor_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * 100
+
+
+class VisitorProfile:
+    """``request.visitor``: attached cheaply; geo and rankings are computed when first read.
+
+    Tracked visitors carry a :class:`ProfileData`. Bots and visitors who opted out get an
+    anonymous profile that is never stored (``is_tracked`` is False).
+    """
+
+    def __init__(
+        self,
+        data: ProfileData,
+        *,
+        request: HttpRequest | None = None,
+        now: float,
+        is_bot: bool = False,
+        opted_out: bool = False,
+        degraded: bool = False,
+    ) -> None:
+        self._data = data
+        self._request = request
+        self._now = now
+        self.is_bot = is_bot
+        self.opted_out = opted_out
+        # Set when the profile store failed: the visitor sees defaults, nothing is written.
+        self.degraded = degraded
+        self.accessed = False
+        self.new_visit = False
+        self.cookie_needed = False
+        self.db_write_needed = False
+        self.dirty = False
+        self._geo: Geo | None = None
+        self._segments: frozenset[str] | None = None
+        self._in_control_group: bool | None = None
+        self._viewed_this_request: set[Any] = set()
+
+    # Contract attributes -------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._data.id
+
+    @property
+    def is_tracked(self) -> bool:
+        """False for bots, opted-out visitors and degraded requests: nothing of theirs is stored."""
+        return not (self.is_bot or self.opted_out or self.degraded)
+
+    @property
+    def is_first_visit(self) -> bool:
+        self.accessed = True
+        return self._data.visit_count == 1
+
+    @property
+    def visit_count(self) -> int:
+        self.accessed = True
+        return self._data.visit_count
+
+    @property
+    def referrer(self) -> Referrer:
+        self.accessed = True
+        return self._data.referrer
+
+    @property
+    def first_referrer(self) -> Referrer:
+        self.accessed = True
+        return self._data.first_referrer
+
+    @property
+    def geo(self) -> Geo:
+        self.accessed = True
+        return self.current_geo()
+
+    def current_geo(self) -> Geo:
+        """The location, looked up once per request (without marking the profile as read)."""
+        if self._geo is None:
+            self._geo = self._lookup_geo()
+        return self._geo
+
+    @property
+    def recently_viewed(self) -> list[Any]:
+        self.accessed = True
+        return list(self._data.recently_viewed)
+
+    @property
+    def top_categories(self) -> list[str]:
+        self.accessed = True
+        return [key for key, _ in self._data.ranked_interests(self._now)]
+
+    def category_interest(self, category_key: str) -> float:
+        """The recency-weighted interest score of one category (0.0 when never viewed)."""
+        self.accessed = True
+        score, since = self._data.interests.get(category_key, (0.0, self._now))
+        return decayed(score, since, self._now, app_settings.interest_half_life_seconds)
+
+    @property
+    def in_control_group(self) -> bool:
+        if self._in_control_group is None:
+            self._in_control_group = self.is_tracked and control_group_bucket(self.id) < float(
+                app_settings.CONTROL_GROUP_PERCENT
+            )
+        return self._in_control_group
+
+    @property
+    def sees_personalized(self) -> bool:
+        """Whether personalized content may be shown: tracked and not held out."""
+        return self.is_tracked and not self.in_control_group
+
+    @property
+    def segments(self) -> frozenset[str]:
+        self.accessed = True
+        if self._segments is None:
+            self._segments = frozenset()
+        return self._segments
+
+    @property
+    def user_id(self) -> Any:
+        return self._data.user_id
+
+    @property
+    def first_seen(self) -> float:
+        return self._data.first_seen
+
+    @property
+    def visit_started(self) -> float:
+        return self._data.visit_started
+
+    # Changes --------------------------------------------------------------------------
+    def record_product_view(self, product_pk: Any, category_key: str | None) -> bool:
+        """Add a product view to the profile; once per product per request. False if not tracked."""
+        if not self.is_tracked or product_pk in self._viewed_this_request:
+            return False
+        self._viewed_this_request.add(product_pk)
+        self._data.add_view(product_pk, category_key, self._now)
+        self.dirty = True
+        return True
+
+    def forget(self) -> None:
+        """Stop tracking for the rest of this request: the data was just deleted."""
+        self.degraded = True
+        self.dirty = self.cookie_needed = self.db_write_needed = False
+
+    def switch_to(self, data: ProfileData) -> None:
+        """Continue this request as another stored profile (used when a login merges devices)."""
+        self._data = data
+        self._in_control_group = None
+        self.dirty = True
+        self.cookie_needed = True
+
+    def _lookup_geo(self) -> Geo:
+        if self._request is None:
+            return EMPTY_GEO
+        ip = client_ip(self._request.META, int(app_settings.TRUSTED_PROXY_COUNT))
+        return lookup(ip)
+
+    def __repr__(self) -> str:
+        kind = "tracked" if self.is_tracked else ("bot" if self.is_bot else "untracked")
+        return f"<VisitorProfile {self._data.id} {kind} visit={self._data.visit_count}>"

@@ -1,0 +1,58 @@
+"""Shared fixtures: a browser-like client, a small catalog and a controllable clock."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.cache import caches
+from django.test import Client
+
+from personalization.profiling import geo
+
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _clean_state():
+    """Every test starts with an empty cache and no open GeoIP reader."""
+    caches["default"].clear()
+    geo.close_reader()
+    yield
+    caches["default"].clear()
+    geo.close_reader()
+
+
+@pytest.fixture
+def browser():
+    """A test client that looks like a desktop browser."""
+    return Client(HTTP_USER_AGENT=BROWSER_UA)
+
+
+@pytest.fixture
+def clock():
+    """A controllable clock: ``clock.shift(seconds)`` moves time forward."""
+    with time_machine.travel("2026-11-02 10:00:00+00:00", tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def make_product(db):
+    from tests.testapp.models import Category, Product
+
+    def make(category: str = "camping", **fields):
+        cat, _ = Category.objects.get_or_create(slug=category, defaults={"name": category.title()})
+        n = next(_counter)
+        values = {"name": f"Product {n}", "slug": f"product-{n}", "price": Decimal("19.90")}
+        values.update(fields)
+        return Product.objects.create(category=cat, **values)
+
+    return make

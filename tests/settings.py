@@ -1,0 +1,96 @@
+"""Settings for the test suite (never the demo's): SQLite + local memory by default;
+PZN_TEST_DATABASE_URL / PZN_TEST_REDIS_URL switch to PostgreSQL and Redis."""
+
+import os
+from urllib.parse import urlsplit
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "shop.example", "www.shop.example", "localhost", "127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "Europe/Berlin"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "personalization",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "personalization.middleware.VisitorMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+_database_url = os.environ.get("PZN_TEST_DATABASE_URL", "")
+if _database_url:
+    _url = urlsplit(_database_url)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": (_url.path or "/postgres").lstrip("/") or "postgres",
+            "USER": _url.username or "postgres",
+            "PASSWORD": _url.password or "",
+            "HOST": _url.hostname or "127.0.0.1",
+            "PORT": str(_url.port or 5432),
+            "TEST": {"NAME": "test_personalization"},
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+_redis_url = os.environ.get("PZN_TEST_REDIS_URL", "")
+if _redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url,
+            "KEY_PREFIX": "pzn-tests",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STATIC_URL = "/static/"
+CELERY_TASK_ALWAYS_EAGER = True
+
+PERSONALIZATION = {
+    "PRODUCT_MODEL": "testapp.Product",
+    "PRODUCT_VIEW_URLS": {"shop:product": "slug"},
+    "CONTROL_GROUP_PERCENT": 10,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"personalization": {"level": "DEBUG"}},
+}

@@ -1,0 +1,55 @@
+"""Views the tests drive through the real middleware stack."""
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+
+from personalization import track
+
+from .models import Book, Product
+
+
+def plain(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("plain page")
+
+
+def profile(request: HttpRequest) -> JsonResponse:
+    visitor = request.visitor
+    return JsonResponse(
+        {
+            "id": visitor.id,
+            "is_first_visit": visitor.is_first_visit,
+            "visit_count": visitor.visit_count,
+            "source": visitor.referrer.source,
+            "host": visitor.referrer.host,
+            "campaign": visitor.referrer.campaign,
+            "country": visitor.geo.country_code,
+            "city": visitor.geo.city,
+            "recently_viewed": visitor.recently_viewed,
+            "top_categories": visitor.top_categories,
+            "in_control_group": visitor.in_control_group,
+            "is_bot": visitor.is_bot,
+            "segments": sorted(visitor.segments),
+        }
+    )
+
+
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    product = get_object_or_404(Product, slug=slug)
+    return HttpResponse(f"product {product.name}")
+
+
+def book_detail(request: HttpRequest, isbn: str) -> HttpResponse:
+    book = Book.objects.filter(isbn=isbn).first()
+    if book is None:
+        raise Http404
+    track.product_view(request, book)
+    return HttpResponse(f"book {book.title}")
+
+
+def whoami(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(request.user.pk if request.user.is_authenticated else "anonymous"))
+
+
+async def async_profile(request: HttpRequest) -> JsonResponse:
+    visitor = request.visitor
+    return JsonResponse({"id": visitor.id, "visit_count": visitor.visit_count})

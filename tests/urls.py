@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from tests.testapp import views
+
+shop_patterns = (
+    [
+        path("products/<slug:slug>/", views.product_detail, name="product"),
+        path("books/<str:isbn>/", views.book_detail, name="book"),
+    ],
+    "shop",
+)
+
+urlpatterns = [
+    path("", views.plain, name="plain"),
+    path("profile/", views.profile, name="profile"),
+    path("whoami/", views.whoami, name="whoami"),
+    path("async-profile/", views.async_profile, name="async-profile"),
+    path("", include(shop_patterns)),
+    path("admin/", admin.site.urls),
+    path("personalization/", include("personalization.urls")),
+]
