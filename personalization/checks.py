@@ -1,18 +1,4 @@
-"""System checks for setup mistakes; every id is listed in CHECKS and in the README.
-
-| id | level | what |
-| --- | --- | --- |
-| personalization.E001 | error | PRODUCT_MODEL is not set |
-| personalization.E002 | error | PRODUCT_MODEL does not name an installed model |
-| personalization.E003 | error | PRODUCT_ADAPTER (or REFERRAL_CODE_VALIDATOR) cannot be imported |
-| personalization.E004 | error | VisitorMiddleware comes before SessionMiddleware/AuthenticationMiddleware |
-| personalization.E005 | error | a setting has a value of the wrong type or out of range |
-| personalization.W001 | warning | VisitorMiddleware is not in MIDDLEWARE |
-| personalization.W002 | warning | GEOIP_PATH is missing, unreadable or not a City/Country database |
-| personalization.W003 | warning | a PRODUCT_VIEW_URLS entry names an unknown URL or product field |
-| personalization.W004 | warning | PERSONALIZATION has a key this version does not know |
-| personalization.W005 | warning | CACHE_ALIAS is not a configured cache, or is a DummyCache |
-"""
+"""System checks for setup mistakes; every id is in CHECKS below and in the README."""
 
 from __future__ import annotations
 

@@ -49,8 +49,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-
-
 class PersonalizationSettings:
     """Typed, live view over ``settings.PERSONALIZATION`` merged onto :data:`DEFAULTS`."""
 

@@ -61,9 +61,7 @@ class VisitorMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         await sync_to_async(self.process_request, thread_sensitive=True)(request)
         response = await self.get_response(request)
-        return await sync_to_async(self.process_response, thread_sensitive=True)(
-            request, response
-        )
+        return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
 
     # Request --------------------------------------------------------------------------
     def process_request(self, request: HttpRequest) -> None:
@@ -83,7 +81,9 @@ class VisitorMiddleware:
         data = storage.load(visitor_id) if visitor_id else None
         if data is None:
             data = ProfileData.new(
-                visitor_id or new_visitor_id(), now, classify_request(request, _referral_validator())
+                visitor_id or new_visitor_id(),
+                now,
+                classify_request(request, _referral_validator()),
             )
             visitor = VisitorProfile(data, request=request, now=now)
             visitor.new_visit = visitor.cookie_needed = visitor.dirty = True

@@ -26,7 +26,8 @@ class Visitor(models.Model):
     )
     first_seen = models.DateTimeField(_("first seen"))
     last_seen = models.DateTimeField(
-        _("last seen"), help_text=_("Start of the latest visit (profiles are written once per visit).")
+        _("last seen"),
+        help_text=_("Start of the latest visit (profiles are written once per visit)."),
     )
     visit_count = models.PositiveIntegerField(_("visits"), default=1)
     first_source = models.CharField(_("first source"), max_length=16, choices=SOURCE_CHOICES)

@@ -35,7 +35,7 @@ class BaseProductAdapter:
         return self.model._default_manager.all()
 
     def get_by_field(self, field: str, value: Any) -> models.Model | None:
-        """The product whose ``field`` equals ``value``, or None (also for values of the wrong type)."""
+        """The product whose ``field`` is ``value``; None if unknown or of the wrong type."""
         try:
             return self.get_queryset().get(**{field: value})
         except (self.model.DoesNotExist, self.model.MultipleObjectsReturned):
@@ -157,7 +157,8 @@ def get_product_model() -> type[models.Model]:
         return apps.get_model(label, require_ready=False)
     except (ValueError, LookupError) as exc:
         raise ImproperlyConfigured(
-            f'PERSONALIZATION["PRODUCT_MODEL"] refers to {label!r}, which is not an installed model.'
+            f'PERSONALIZATION["PRODUCT_MODEL"] refers to {label!r}, '
+            "which is not an installed model."
         ) from exc
 
 

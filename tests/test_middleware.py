@@ -93,7 +93,9 @@ class TestVisits:
             browser.get("/")
         row.refresh_from_db()
         assert row.visit_count == 2
-        assert row.last_seen.timestamp() - row.first_seen.timestamp() == pytest.approx(20 * 6 + 31 * 60)
+        assert row.last_seen.timestamp() - row.first_seen.timestamp() == pytest.approx(
+            20 * 6 + 31 * 60
+        )
 
     def test_a_returning_visitor_costs_no_query_on_plain_pages(
         self, browser, clock, django_assert_num_queries
@@ -294,7 +296,11 @@ class TestDegradation:
         assert response.json()["country"] is None
 
 
+@pytest.mark.django_db(transaction=True)
 class TestAsync:
+    """Async views run the middleware's work in a worker thread with its own connection,
+    outside the test's transaction, so these tests flush the database instead."""
+
     async def test_the_async_path_profiles_and_counts_visits(self, clock):
         client = AsyncClient(HTTP_USER_AGENT=BROWSER_UA)
         first = await client.get("/async-profile/")
@@ -316,3 +322,65 @@ class TestAsync:
 
         body = await sync_to_async(lambda: sync.get("/profile/").json())()
         assert body["id"] == first.json()["id"]
+
+
+class TestGeoThroughTheMiddleware:
+    @pytest.fixture
+    def geoip(self, settings, tmp_path):
+        from personalization.testutils import write_geoip_database
+
+        path = write_geoip_database(
+            tmp_path / "city.mmdb",
+            [
+                (
+                    "81.2.69.0/24",
+                    {
+                        "country": "GB",
+                        "country_name": "United Kingdom",
+                        "city": "London",
+                        "latitude": 51.5,
+                        "longitude": -0.09,
+                    },
+                ),
+                ("2a02:d3c0::/32", {"country": "DE", "country_name": "Germany", "city": "Berlin"}),
+            ],
+        )
+        settings.PERSONALIZATION = {**settings.PERSONALIZATION, "GEOIP_PATH": str(path)}
+        return settings
+
+    def test_remote_addr_is_located_and_only_the_country_is_kept(self, browser, geoip, clock):
+        body = profile(browser, REMOTE_ADDR="81.2.69.142")
+        assert (body["country"], body["city"]) == ("GB", "London")
+        clock.shift(20)
+        profile(browser, REMOTE_ADDR="81.2.69.142")
+        row = Visitor.objects.get()
+        assert (row.country_code, row.city) == ("GB", "London")
+        stored = str(caches["default"].get(profile_cache_key(row.pk)))
+        assert "81.2.69" not in stored
+        assert "81.2.69" not in str(Visitor.objects.values().get())
+
+    def test_ipv6_works(self, browser, geoip):
+        assert profile(browser, REMOTE_ADDR="2a02:d3c0::1")["country"] == "DE"
+
+    def test_forwarded_for_is_trusted_only_as_configured(self, browser, geoip):
+        spoofed = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "81.2.69.142"}
+        assert profile(browser, **spoofed)["country"] is None  # 0 trusted proxies
+        geoip.PERSONALIZATION = {**geoip.PERSONALIZATION, "TRUSTED_PROXY_COUNT": 1}
+        assert profile(browser, **spoofed)["country"] == "GB"
+        # The client prepends a fake hop; only the entry the proxy added counts.
+        forged = {"REMOTE_ADDR": "10.0.0.2", "HTTP_X_FORWARDED_FOR": "2a02:d3c0::9, 81.2.69.142"}
+        assert profile(browser, **forged)["country"] == "GB"
+
+    def test_private_addresses_have_no_location(self, browser, geoip):
+        assert profile(browser, REMOTE_ADDR="192.168.1.20")["country"] is None
+
+    def test_a_corrupt_database_leaves_pages_working(self, browser, settings, tmp_path, caplog):
+        path = tmp_path / "broken.mmdb"
+        path.write_bytes(b"\x00garbage" * 1000)
+        settings.PERSONALIZATION = {**settings.PERSONALIZATION, "GEOIP_PATH": str(path)}
+        with caplog.at_level(logging.WARNING):
+            body = profile(browser, REMOTE_ADDR="81.2.69.142")
+            profile(browser, REMOTE_ADDR="81.2.69.142")
+        assert body["country"] is None
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from tests.testapp import views
@@ -17,6 +18,8 @@ urlpatterns = [
     path("whoami/", views.whoami, name="whoami"),
     path("async-profile/", views.async_profile, name="async-profile"),
     path("", include(shop_patterns)),
+    path("login/", auth_views.LoginView.as_view(template_name="testapp/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="/"), name="logout"),
     path("admin/", admin.site.urls),
     path("personalization/", include("personalization.urls")),
 ]

@@ -144,7 +144,8 @@ def row_values(visitor: VisitorProfile, data: ProfileData) -> dict[str, Any]:
         "country_code": (geo.country_code or "")[:2],
         "region": (geo.region or "")[:128],
         "city": (geo.city or "")[:128],
-        "in_control_group": control_group_bucket(data.id) < float(app_settings.CONTROL_GROUP_PERCENT),
+        "in_control_group": control_group_bucket(data.id)
+        < float(app_settings.CONTROL_GROUP_PERCENT),
         "recently_viewed": list(data.recently_viewed),
         "category_interest": {key: list(value) for key, value in data.interests.items()},
     }
@@ -186,9 +187,9 @@ def _reassign_related(old_id: str, new_id: str) -> None:
 
 def merge_profiles(into: ProfileData, source: ProfileData, now: float) -> ProfileData:
     """Fold an anonymous device's profile into the account's profile."""
-    into.recently_viewed = list(
-        dict.fromkeys([*source.recently_viewed, *into.recently_viewed])
-    )[: int(app_settings.RECENTLY_VIEWED_MAX)]
+    into.recently_viewed = list(dict.fromkeys([*source.recently_viewed, *into.recently_viewed]))[
+        : int(app_settings.RECENTLY_VIEWED_MAX)
+    ]
     for key, (score, since) in source.interests.items():
         into.add_interest(key, 0.0, now)  # bring the account's score to now, then add
         into.interests[key][0] += decayed(

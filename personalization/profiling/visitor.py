@@ -1,4 +1,4 @@
-"""The visitor profile: stored data (ProfileData) and the lazy per-request object (request.visitor)."""
+"""The visitor profile: stored data (ProfileData) and the lazy request.visitor object."""
 
 from __future__ import annotations
 

@@ -1,0 +1,435 @@
+"""Visitor geolocation: the client address behind trusted proxies, looked up in a GeoIP2 database.
+
+Addresses are only ever held in process memory (a bounded per-database LRU of lookups); nothing
+here writes them to Django's cache, the database or the logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ipaddress
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import geoip2.database
+import geoip2.errors
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from ..conf import app_settings
+
+__all__ = ["EMPTY_GEO", "Geo", "client_ip", "close_reader", "database_problem", "lookup"]
+
+logger = logging.getLogger("personalization.geo")
+
+#: X-Forwarded-For is read from its end: at most this many entries ...
+MAX_FORWARDED_ENTRIES = 64
+#: ... within at most this many trailing characters.
+MAX_FORWARDED_CHARS = 8192
+#: Longer strings are not addresses ("[" IPv6 "%" zone "]:" port fits comfortably).
+MAX_ADDRESS_CHARS = 100
+#: Lookups memoised per open database, by address string.
+LOOKUP_CACHE_SIZE = 4096
+#: An address looked up once when a database is opened, to catch a corrupt search tree early.
+_PROBE_ADDRESS = "8.8.8.8"
+_MAX_NAME_CHARS = 200
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class Geo:
+    """Where a visitor appears to be; every field may be missing."""
+
+    country_code: str | None = None  # ISO 3166-1 alpha-2, upper-case
+    country_name: str | None = None  # English
+    region: str | None = None  # English name of the most specific subdivision
+    city: str | None = None  # English
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.country_code is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "country_code": self.country_code,
+            "country_name": self.country_name,
+            "region": self.region,
+            "city": self.city,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Geo:
+        """Rebuild a :class:`Geo` from :meth:`as_dict` output, dropping whatever is malformed."""
+        if not isinstance(data, Mapping):
+            return EMPTY_GEO
+        try:
+            code = data.get("country_code")
+            latitude = _coordinate(data.get("latitude"), 90.0)
+            longitude = _coordinate(data.get("longitude"), 180.0)
+            if latitude is None or longitude is None:
+                latitude = longitude = None
+            geo = cls(
+                country_code=_country_code(code),
+                country_name=_name(data.get("country_name")),
+                region=_name(data.get("region")),
+                city=_name(data.get("city")),
+                latitude=latitude,
+                longitude=longitude,
+            )
+        except Exception:  # a Mapping with a broken get(): still garbage, still tolerated
+            return EMPTY_GEO
+        return EMPTY_GEO if geo == EMPTY_GEO else geo
+
+
+EMPTY_GEO = Geo()
+
+
+def _country_code(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) == 2 and value.isascii() and value.isalpha():
+        return value.upper()
+    return None
+
+
+def _name(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()[:_MAX_NAME_CHARS]
+    return value or None
+
+
+def _coordinate(value: Any, limit: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    if not math.isfinite(value) or not -limit <= value <= limit:
+        return None
+    return value
+
+
+# --- The client address -------------------------------------------------------------------
+
+
+def _parse_address(value: Any) -> _Address | None:
+    """Parse one address as proxies and servers write it, or None.
+
+    Accepts ``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``, ``[2001:db8::1]``,
+    ``[2001:db8::1]:443`` and ``fe80::1%eth0`` (the zone is dropped); IPv4-mapped IPv6
+    addresses come back as the IPv4 address.
+    """
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_ADDRESS_CHARS:
+        return None
+    if value[0] == "[":
+        end = value.find("]")
+        if end < 0:
+            return None
+        host, rest = value[1:end], value[end + 1 :]
+        if rest and not (rest[0] == ":" and _is_port(rest[1:])):
+            return None
+        if ":" not in host:  # brackets are for IPv6 only
+            return None
+    elif value.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has at least two
+        host, _, port = value.partition(":")
+        if not _is_port(port):
+            return None
+    else:
+        host = value
+    if "%" in host:
+        host, _, zone = host.partition("%")
+        if ":" not in host or not zone:  # zones are for IPv6 only
+            return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_port(value: str) -> bool:
+    return 0 < len(value) <= 5 and value.isascii() and value.isdigit()
+
+
+def _normalise(value: Any) -> str | None:
+    address = _parse_address(value)
+    return None if address is None else str(address)
+
+
+def client_ip(meta: Mapping[str, str], trusted_proxy_count: int) -> str | None:
+    """The visitor's address from ``request.META``, in canonical form, or None.
+
+    With ``trusted_proxy_count == 0`` that is ``REMOTE_ADDR``. With N trusted proxies in front
+    of the site it is the N-th X-Forwarded-For entry from the right: the address the outermost
+    trusted proxy saw. Entries further left were written by the client and are never used;
+    when the header has fewer than N entries the leftmost one is used, and without the header
+    ``REMOTE_ADDR``. An unparsable chosen entry gives None rather than a neighbour, which the
+    client might control.
+    """
+    try:
+        count = int(trusted_proxy_count or 0)
+    except (TypeError, ValueError):
+        count = 0
+    if count <= 0:
+        return _normalise(meta.get("REMOTE_ADDR"))
+    header = meta.get("HTTP_X_FORWARDED_FOR")
+    if not isinstance(header, str) or not header.strip():
+        return _normalise(meta.get("REMOTE_ADDR"))
+    cut = len(header) > MAX_FORWARDED_CHARS
+    if cut:
+        header = header[-MAX_FORWARDED_CHARS:]
+    entries = header.rsplit(",", MAX_FORWARDED_ENTRIES)
+    if cut or len(entries) > MAX_FORWARDED_ENTRIES:
+        # The first piece is a partial entry or the unsplit rest of the header.
+        cut = True
+        del entries[0]
+    if count <= len(entries):
+        return _normalise(entries[-count])
+    if cut:  # the leftmost entry lies beyond what we are willing to read
+        return None
+    return _normalise(entries[0])
+
+
+# --- The database -------------------------------------------------------------------------
+
+
+def _is_public(address: _Address) -> bool:
+    """True for globally routable unicast addresses, the only ones worth looking up."""
+    return not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global  # also catches shared address space, 100.64.0.0/10
+    )
+
+
+def _query_method(reader: geoip2.database.Reader, database_type: str) -> Callable[..., Any] | None:
+    if "City" in database_type:
+        return reader.city
+    if "Enterprise" in database_type:  # a superset of City
+        return reader.enterprise
+    if "Country" in database_type:
+        return reader.country
+    return None
+
+
+def _open(path: str) -> tuple[geoip2.database.Reader | None, Callable[..., Any] | None, str]:
+    """Open ``path``: (reader, query method, "") or (None, None, what is wrong with it)."""
+    if os.path.isdir(path):
+        return None, None, f"The GeoIP database {path} is a directory, not a MaxMind DB file."
+    try:
+        reader = geoip2.database.Reader(path)
+    except FileNotFoundError:
+        return None, None, f"The GeoIP database {path} does not exist."
+    except OSError as exc:
+        return None, None, f"The GeoIP database {path} cannot be read: {exc.strerror or exc}."
+    except Exception as exc:  # maxminddb.InvalidDatabaseError, ValueError, ...
+        return None, None, f"The GeoIP database {path} is not a valid MaxMind DB file ({exc})."
+    try:
+        database_type = str(reader.metadata().database_type)
+        query = _query_method(reader, database_type)
+        if query is None:
+            reader.close()
+            problem = (
+                f"The GeoIP database {path} is a {database_type!r} database; geolocation "
+                f"needs a GeoIP2 or GeoLite2 City or Country database."
+            )
+            return None, None, problem
+        with contextlib.suppress(geoip2.errors.AddressNotFoundError):
+            query(_PROBE_ADDRESS)
+    except Exception as exc:
+        reader.close()
+        return None, None, f"The GeoIP database {path} is corrupt ({exc})."
+    return reader, query, ""
+
+
+class _Database:
+    """One opened (or failed) database path with its lookup memo."""
+
+    __slots__ = ("lookup", "path", "reader", "setting")
+
+    def __init__(self, setting: Any, path: str) -> None:
+        self.setting = setting  # the GEOIP_PATH value this was opened for
+        self.path = path
+        self.reader: geoip2.database.Reader | None = None
+        self.lookup: Any = None  # lru_cache'd (ip: str) -> Geo, None when unusable
+        reader, query, problem = _open(path)
+        if reader is None or query is None:
+            if path not in _warned_paths:
+                _warned_paths.add(path)
+                logger.warning("%s Visitors are not geolocated.", problem)
+            return
+        self.reader = reader
+        ipv6 = reader.metadata().ip_version == 6
+        self.lookup = functools.lru_cache(maxsize=LOOKUP_CACHE_SIZE)(
+            functools.partial(_query, reader, query, ipv6)
+        )
+
+    def close(self) -> None:
+        if self.lookup is not None:
+            self.lookup.cache_clear()
+        if self.reader is not None:
+            with contextlib.suppress(Exception):  # closing twice, or a broken file
+                self.reader.close()
+
+
+_lock = threading.Lock()
+_current: _Database | None = None
+_warned_paths: set[str] = set()
+_lookup_error_logged = False
+
+
+def _query(reader: geoip2.database.Reader, query: Callable[..., Any], ipv6: bool, ip: str) -> Geo:
+    address = _parse_address(ip)
+    if address is None or not _is_public(address):
+        return EMPTY_GEO
+    if address.version == 6 and not ipv6:  # an IPv4-only database
+        return EMPTY_GEO
+    try:
+        return _geo_from_response(query(address))
+    except geoip2.errors.AddressNotFoundError:
+        return EMPTY_GEO
+    except Exception as exc:
+        _lookup_failed(reader, exc)
+        return EMPTY_GEO
+
+
+def _lookup_failed(reader: geoip2.database.Reader, exc: Exception) -> None:
+    global _lookup_error_logged
+    current = _current
+    if current is None or current.reader is not reader:
+        return  # the reader was closed under us: a settings change, not a problem
+    if not _lookup_error_logged:
+        _lookup_error_logged = True
+        # Only the type: some messages carry the address, which must not reach the logs.
+        logger.warning(
+            "A GeoIP lookup in %s failed (%s); the visitor is not geolocated. "
+            "Further lookup errors are not logged.",
+            current.path,
+            type(exc).__name__,
+        )
+
+
+def _geo_from_response(response: Any) -> Geo:
+    country = response.country
+    code = country.iso_code
+    if not code:
+        country = response.registered_country
+        code = country.iso_code
+    if not code:
+        return EMPTY_GEO
+    region = city = latitude = longitude = None
+    subdivisions = getattr(response, "subdivisions", None)
+    if subdivisions:
+        region = subdivisions.most_specific.names.get("en")
+    city_record = getattr(response, "city", None)
+    if city_record is not None:
+        city = city_record.names.get("en")
+    location = getattr(response, "location", None)
+    if location is not None and location.latitude is not None and location.longitude is not None:
+        latitude = float(location.latitude)
+        longitude = float(location.longitude)
+    return Geo(
+        country_code=code.upper(),
+        country_name=country.names.get("en"),
+        region=region,
+        city=city,
+        latitude=latitude,
+        longitude=longitude,
+    )
+
+
+def _database() -> _Database | None:
+    global _current
+    setting = app_settings.GEOIP_PATH
+    if not setting:
+        return None
+    current = _current
+    if current is not None and current.setting == setting:
+        return current
+    with _lock:
+        current = _current
+        if current is not None and current.setting == setting:
+            return current
+        try:
+            path = os.fspath(setting)
+        except TypeError:
+            path = str(setting)
+        opened = _Database(setting, path)
+        _current = opened
+    if current is not None:
+        current.close()
+    return opened
+
+
+def lookup(ip: str | None) -> Geo:
+    """Geolocate an address; :data:`EMPTY_GEO` when that is not possible. Never raises.
+
+    Non-public addresses (private, loopback, link-local, multicast, reserved, unspecified,
+    shared 100.64.0.0/10) are never looked up.
+    """
+    if not ip or not isinstance(ip, str) or len(ip) > MAX_ADDRESS_CHARS:
+        return EMPTY_GEO
+    try:
+        database = _database()
+        if database is None or database.lookup is None:
+            return EMPTY_GEO
+        return database.lookup(ip)  # type: ignore[no-any-return]
+    except Exception:  # pragma: no cover - belt and braces on the request path
+        logger.warning("GeoIP lookup failed unexpectedly.", exc_info=True)
+        return EMPTY_GEO
+
+
+def database_problem(path: Any) -> str | None:
+    """What is wrong with the database file at ``path`` (for system checks), or None.
+
+    None means a readable GeoIP2/GeoLite2 City or Country (or Enterprise) database; a ``None``
+    path (geolocation off) is not a problem either.
+    """
+    if path is None:
+        return None
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        return f"The GeoIP database path must be a string or a path, not {path!r}."
+    reader, _query_unused, problem = _open(path)
+    if reader is not None:
+        reader.close()
+    return problem or None
+
+
+def _close(*, forget_warnings: bool) -> None:
+    global _current, _lookup_error_logged
+    with _lock:
+        current, _current = _current, None
+        if forget_warnings:
+            _warned_paths.clear()
+            _lookup_error_logged = False
+    if current is not None:
+        current.close()
+
+
+def close_reader() -> None:
+    """Close and forget the process-wide reader, and which paths were already warned about."""
+    _close(forget_warnings=True)
+
+
+@receiver(setting_changed)
+def _close_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "PERSONALIZATION":
+        _close(forget_warnings=False)
