@@ -1,7 +1,9 @@
-"""The PERSONALIZATION settings, read live so that override_settings works everywhere."""
+"""The PERSONALIZATION settings: merged with defaults once, refreshed on every settings change
+(``override_settings`` and ``settings`` fixtures send ``setting_changed``)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.conf import settings
@@ -58,9 +60,10 @@ class PersonalizationSettings:
         return value if isinstance(value, dict) else {}
 
     def get(self, name: str) -> Any:
-        if name not in DEFAULTS:
-            raise AttributeError(f"Unknown personalization setting {name!r}")
-        return self.user_settings.get(name, DEFAULTS[name])
+        try:
+            return _merged()[name]
+        except KeyError:
+            raise AttributeError(f"Unknown personalization setting {name!r}") from None
 
     def __getattr__(self, name: str) -> Any:
         if name.isupper():
@@ -99,6 +102,13 @@ def cached_on_settings(func: Any) -> Any:
     """Register an ``lru_cache``-wrapped function to be cleared when PERSONALIZATION changes."""
     _caches_to_clear.append(func)
     return func
+
+
+@cached_on_settings
+@functools.lru_cache(maxsize=1)
+def _merged() -> dict[str, Any]:
+    """DEFAULTS overlaid with the shop's values; rebuilt whenever the settings change."""
+    return {**DEFAULTS, **{k: v for k, v in app_settings.user_settings.items() if k in DEFAULTS}}
 
 
 @receiver(setting_changed)

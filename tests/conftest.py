@@ -11,6 +11,7 @@ from django.core.cache import caches
 from django.test import Client
 
 from personalization.profiling import geo
+from tests.celery_app import app as celery_app  # noqa: F401  (the default Celery app)
 
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

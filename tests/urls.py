@@ -8,6 +8,7 @@ shop_patterns = (
     [
         path("products/<slug:slug>/", views.product_detail, name="product"),
         path("books/<str:isbn>/", views.book_detail, name="book"),
+        path("categories/<slug:slug>/", views.category_listing, name="category"),
     ],
     "shop",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import time
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.cache import caches
 from django.db import transaction
 
-from ..conf import app_settings
+from ..conf import app_settings, cached_on_settings
 from .visitor import (
     ProfileData,
     VisitorProfile,
@@ -40,10 +41,20 @@ def read_visitor_id(request: HttpRequest) -> str | None:
     raw = request.COOKIES.get(name)
     if not raw or len(raw) > MAX_COOKIE_LENGTH:
         return None
-    value = request.get_signed_cookie(name, default=None, salt=COOKIE_SALT)
-    if not isinstance(value, str) or not VISITOR_ID_RE.match(value):
-        return None
-    return value
+    return _verified_id(name, raw)
+
+
+@cached_on_settings
+@functools.lru_cache(maxsize=8192)
+def _verified_id(name: str, raw: str) -> str | None:
+    """Check a cookie's signature once per process: a visitor sends the same value on every
+    request. Only the outcome for that exact string is kept; a SECRET_KEY change clears it."""
+    from django.http import HttpRequest
+
+    probe = HttpRequest()
+    probe.COOKIES = {name: raw}
+    value = probe.get_signed_cookie(name, default=None, salt=COOKIE_SALT)
+    return value if isinstance(value, str) and VISITOR_ID_RE.match(value) else None
 
 
 def write_visitor_cookie(response: HttpResponse, visitor_id: str) -> None:

@@ -66,8 +66,8 @@ class ProfileData:
             "last_seen": self.last_seen,
             "visit_started": self.visit_started,
             "visit_count": self.visit_count,
-            "referrer": self.referrer.as_dict(),
-            "first_referrer": self.first_referrer.as_dict(),
+            "referrer": _referrer_tuple(self.referrer),
+            "first_referrer": _referrer_tuple(self.first_referrer),
             "recently_viewed": list(self.recently_viewed),
             "interests": {key: list(value) for key, value in self.interests.items()},
             "user_id": self.user_id,
@@ -90,8 +90,8 @@ class ProfileData:
                 last_seen=float(raw["last_seen"]),
                 visit_started=float(raw["visit_started"]),
                 visit_count=max(1, int(raw["visit_count"])),
-                referrer=Referrer.from_dict(raw.get("referrer") or {}),
-                first_referrer=Referrer.from_dict(raw.get("first_referrer") or {}),
+                referrer=_referrer_from(raw.get("referrer")),
+                first_referrer=_referrer_from(raw.get("first_referrer")),
                 recently_viewed=list(raw.get("recently_viewed") or []),
                 interests=interests,
                 user_id=raw.get("user_id"),
@@ -125,6 +125,17 @@ class ProfileData:
         ]
         scores.sort(key=lambda item: (-item[1], item[0]))
         return scores
+
+
+def _referrer_tuple(referrer: Referrer) -> tuple[Any, ...]:
+    return (referrer.source, referrer.host, referrer.referral_code, referrer.campaign)
+
+
+def _referrer_from(value: Any) -> Referrer:
+    """Our own compact form is rebuilt directly (hot path); anything else is validated."""
+    if isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], str):
+        return Referrer(*value)
+    return Referrer.from_dict(value or {})
 
 
 def control_group_bucket(visitor_id: str) -> float:

@@ -53,3 +53,10 @@ def whoami(request: HttpRequest) -> HttpResponse:
 async def async_profile(request: HttpRequest) -> JsonResponse:
     visitor = request.visitor
     return JsonResponse({"id": visitor.id, "visit_count": visitor.visit_count})
+
+
+def category_listing(request: HttpRequest, slug: str) -> HttpResponse:
+    from django.shortcuts import render
+
+    products = Product.objects.filter(category__slug=slug).select_related("category")[:12]
+    return render(request, "testapp/listing.html", {"products": products, "slug": slug})

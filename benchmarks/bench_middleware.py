@@ -1,0 +1,231 @@
+"""Benchmark: what VisitorMiddleware adds to a page, and what a GeoIP lookup costs.
+
+Runs the same pages through Django's full handler with and without the middleware, in one
+process and interleaved rounds, for a new visitor (no cookie) and a returning one (cookie,
+warm cache). Prints a Markdown table and writes it into benchmarks/RESULTS.md.
+
+    python benchmarks/bench_middleware.py [--rounds 30] [--batch 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
+MIDDLEWARE_PATH = "personalization.middleware.VisitorMiddleware"
+
+
+def setup_data(geoip_path: Path) -> str:
+    from personalization.testutils import DEMO_GEOIP_RECORDS, write_geoip_database
+    from tests.testapp.models import Category, Product
+
+    call_command("migrate", verbosity=0, run_syncdb=True)
+    write_geoip_database(geoip_path, DEMO_GEOIP_RECORDS)
+    category = Category.objects.create(name="Camping", slug="camping")
+    for i in range(200):
+        Product.objects.create(name=f"Tent {i}", slug=f"tent-{i}", price="99.00", category=category)
+    return "tent-7"
+
+
+def per_request_us(client: Client, path: str, batch: int, cookie: str | None) -> float:
+    extra = {"REMOTE_ADDR": "81.2.69.142"}
+    start = time.perf_counter()
+    for _ in range(batch):
+        if cookie is None:
+            client.cookies.clear()
+        client.get(path, **extra)
+    return (time.perf_counter() - start) / batch * 1e6
+
+
+def make_clients() -> tuple[Client, Client]:
+    with_mw = Client(HTTP_USER_AGENT=UA)
+    without_mw = Client(HTTP_USER_AGENT=UA)
+    without = [m for m in settings.MIDDLEWARE if m != MIDDLEWARE_PATH]
+    with override_settings(MIDDLEWARE=without):
+        without_mw.get("/")  # the handler loads its middleware chain on the first request
+    with_mw.get("/")
+    return with_mw, without_mw
+
+
+def measure(rounds: int, batch: int, slug: str) -> list[dict]:
+    rows = []
+    pages = {
+        "bare page": "/",
+        "category page": "/categories/camping/",
+        "product page": f"/products/{slug}/",
+    }
+    for visitor in ("returning", "new"):
+        for page, path in pages.items():
+            with_mw, without_mw = make_clients()
+            cookie = "keep" if visitor == "returning" else None
+            for client in (with_mw, without_mw):  # warm: cookie, cache, product info
+                per_request_us(client, path, 20, cookie)
+            with_times, without_times = [], []
+            for _ in range(rounds):
+                with_times.append(per_request_us(with_mw, path, batch, cookie))
+                without_times.append(per_request_us(without_mw, path, batch, cookie))
+            if cookie is None:
+                with_mw.cookies.clear()
+                without_mw.cookies.clear()
+            with CaptureQueriesContext(connection) as with_q:
+                with_mw.get(path)
+            with CaptureQueriesContext(connection) as without_q:
+                without_mw.get(path)
+            with_median = statistics.median(with_times)
+            without_median = statistics.median(without_times)
+            rows.append(
+                {
+                    "visitor": visitor,
+                    "page": page,
+                    "without": without_median,
+                    "with": with_median,
+                    "ratio": with_median / without_median,
+                    "extra_queries": len(with_q) - len(without_q),
+                }
+            )
+    return rows
+
+
+def measure_geoip(rounds: int) -> dict:
+    from personalization.profiling import geo
+
+    ips = [f"81.2.69.{i}" for i in range(256)] + [f"89.160.20.{i}" for i in range(128, 256)]
+    cold, warm, proxies = [], [], []
+    meta = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9, 81.2.69.142"}
+    for _ in range(rounds):
+        geo.close_reader()
+        geo.lookup("81.2.69.1")  # open the reader outside the timing
+        geo.close_reader()
+        geo.lookup("81.2.69.1")
+        start = time.perf_counter()
+        for ip in ips:  # first lookup of each address: a real read of the .mmdb
+            geo.lookup(ip)
+        cold.append((time.perf_counter() - start) / len(ips) * 1e6)
+        start = time.perf_counter()
+        for ip in ips:  # memoised
+            geo.lookup(ip)
+        warm.append((time.perf_counter() - start) / len(ips) * 1e6)
+        start = time.perf_counter()
+        for _ in range(len(ips)):
+            geo.client_ip(meta, 1)
+        proxies.append((time.perf_counter() - start) / len(ips) * 1e6)
+    return {
+        "cold": statistics.median(cold),
+        "warm": statistics.median(warm),
+        "client_ip": statistics.median(proxies),
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"Django {django.get_version()}, SQLite, local-memory cache"
+    )
+
+
+def render(rows: list[dict], geoip: dict, rounds: int, batch: int) -> str:
+    today = dt.date.today().isoformat()
+    lines = [
+        "<!-- bench_middleware:start -->",
+        "## VisitorMiddleware overhead",
+        "",
+        f"Run on {today} — {machine()}.",
+        f"`python benchmarks/bench_middleware.py --rounds {rounds} --batch {batch}`: each cell is",
+        f"the median over {rounds} interleaved rounds of the mean time of {batch} requests",
+        "through Django's full handler (test client, all other middleware on), with and without",
+        "`VisitorMiddleware`. The bare page returns a constant `HttpResponse` (the worst case",
+        "for a ratio: nothing but the middleware does any work); the category page renders a",
+        "template of 12 products from one query, as a shop's pages do; the product page looks",
+        "its product up (one query) and is recorded as a view, so the profile is rewritten to",
+        "the cache on every request. A GeoIP City database is configured and every request",
+        "comes from a London address.",
+        "",
+        "| visitor | page | without (µs) | with (µs) | ratio | extra SQL queries |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['visitor']} | {row['page']} | {row['without']:.0f} | {row['with']:.0f} "
+            f"| {row['ratio']:.3f} | {row['extra_queries']} |"
+        )
+    lines += [
+        "",
+        "GeoIP (`personalization.profiling.geo`, a City database written by",
+        "`personalization.testutils.write_geoip_database`):",
+        "",
+        "| operation | median µs |",
+        "| --- | ---: |",
+        f"| `lookup()` of an address not seen before (reads the .mmdb) | {geoip['cold']:.2f} |",
+        f"| `lookup()` of an address seen before (in-process memo) | {geoip['warm']:.2f} |",
+        f"| `client_ip()` with one trusted proxy | {geoip['client_ip']:.2f} |",
+        "",
+        "Target: a returning visitor's page costs at most 10% more than without the middleware,",
+        "with 0 extra queries on plain pages.",
+        "<!-- bench_middleware:end -->",
+    ]
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    pattern = re.compile(r"<!-- bench_middleware:start -->.*?<!-- bench_middleware:end -->", re.S)
+    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    path.write_text(text.rstrip() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+
+    setup_test_environment()
+    settings.DEBUG = False
+    with tempfile.TemporaryDirectory() as tmp:
+        geoip_path = Path(tmp) / "bench-city.mmdb"
+        slug = setup_data(geoip_path)
+        pzn = {**settings.PERSONALIZATION, "GEOIP_PATH": str(geoip_path)}
+        with override_settings(PERSONALIZATION=pzn):
+            rows = measure(args.rounds, args.batch, slug)
+            geoip = measure_geoip(args.rounds)
+    section = render(rows, geoip, args.rounds, args.batch)
+    print(section)
+    if not args.no_write:
+        write_results(section)
+
+
+if __name__ == "__main__":
+    main()

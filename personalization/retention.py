@@ -1,0 +1,32 @@
+"""Data retention: deleting visitors who have not been seen for VISITOR_RETENTION_DAYS."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.cache import caches
+from django.utils import timezone
+
+from .conf import app_settings
+from .models import Visitor
+from .profiling.storage import profile_cache_key
+
+BATCH_SIZE = 2000
+
+
+def purge_inactive_visitors(now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """Delete visitors whose last visit started more than VISITOR_RETENTION_DAYS ago, with
+    their cached profiles; returns how many were deleted. ``0`` days keeps everyone."""
+    days = int(app_settings.VISITOR_RETENTION_DAYS)
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    cache = caches[app_settings.CACHE_ALIAS]
+    deleted = 0
+    while True:
+        ids = list(Visitor.objects.not_seen_since(cutoff).values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        cache.delete_many([profile_cache_key(visitor_id) for visitor_id in ids])
+        Visitor.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
