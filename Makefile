@@ -18,7 +18,6 @@ install: $(STAMP)
 
 ## Set up and run the demo shop on embedded defaults (SQLite, local memory, eager Celery).
 demo: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_setup
 	@echo ""
 	@echo "  Demo shop:  http://$(HOST):$(PORT)/"

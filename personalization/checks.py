@@ -190,7 +190,7 @@ def check_geoip(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return []
     return [
         Warning(
-            f"GEOIP_PATH {str(path)!r}: {problem}. Visitors will have no location.",
+            f"GEOIP_PATH {str(path)!r}: {problem.rstrip('.')}. Visitors will have no location.",
             hint="Point it at a GeoLite2/GeoIP2 City or Country .mmdb file.",
             id="personalization.W002",
         )

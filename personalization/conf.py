@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -95,12 +96,18 @@ class PersonalizationSettings:
 
 app_settings = PersonalizationSettings()
 
-_caches_to_clear: list[Any] = []
+_on_change: list[Callable[[], None]] = []
 
 
 def cached_on_settings(func: Any) -> Any:
-    """Register an ``lru_cache``-wrapped function to be cleared when PERSONALIZATION changes."""
-    _caches_to_clear.append(func)
+    """Register an ``lru_cache``-wrapped function to be cleared when the settings change."""
+    _on_change.append(func.cache_clear)
+    return func
+
+
+def on_settings_change(func: Callable[[], None]) -> Callable[[], None]:
+    """Register a function that drops derived state when the settings change."""
+    _on_change.append(func)
     return func
 
 
@@ -114,5 +121,5 @@ def _merged() -> dict[str, Any]:
 @receiver(setting_changed)
 def _clear_caches(*, setting: str, **kwargs: Any) -> None:
     if setting in {"PERSONALIZATION", "CACHES", "SECRET_KEY", "MIDDLEWARE"}:
-        for func in _caches_to_clear:
-            func.cache_clear()
+        for func in _on_change:
+            func()

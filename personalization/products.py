@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,7 +15,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, Vali
 from django.db import models
 from django.utils.module_loading import import_string
 
-from .conf import app_settings, cached_on_settings
+from .conf import app_settings, cached_on_settings, on_settings_change
 
 logger = logging.getLogger("personalization")
 
@@ -162,6 +163,12 @@ def get_product_model() -> type[models.Model]:
         ) from exc
 
 
+@on_settings_change
+def forget_all_view_info() -> None:
+    """Drop this process's memo of product lookups (the shared cache keeps its entries)."""
+    _local_info.clear()
+
+
 @cached_on_settings
 @functools.lru_cache(maxsize=1)
 def get_adapter() -> BaseProductAdapter:
@@ -176,20 +183,35 @@ def _info_cache_key(field: str, value: Any) -> str:
     return f"pzn:v1:product:{model}:{digest}"
 
 
+# A small in-process memo in front of the shared cache: product pages are hot, and a product's
+# id and category rarely change. Saves in this process clear it at once, others within a minute.
+_LOCAL_INFO_SECONDS = 60.0
+_LOCAL_INFO_MAX = 4096
+_local_info: dict[tuple[str, str], tuple[float, tuple[Any, ...]]] = {}
+
+
 def view_info(field: str, value: Any) -> tuple[Any, str | None] | None:
     """(pk, category key) of the product whose ``field`` is ``value``; cached, so warm product
     pages cost the middleware no SQL. Returns None for unknown products."""
+    local_key = (field, str(value))
+    now = time.monotonic()
+    hit = _local_info.get(local_key)
+    if hit is not None and hit[0] > now:
+        return hit[1] or None  # type: ignore[return-value]
     cache = caches[app_settings.CACHE_ALIAS]
     key = _info_cache_key(field, value)
     cached = cache.get(key)
-    if cached is not None:
-        return tuple(cached) if cached else None  # type: ignore[return-value]
-    adapter = get_adapter()
-    product = adapter.get_by_field(field, value)
-    info = (adapter.pk(product), adapter.category_key(product)) if product is not None else None
-    # Unknown values are cached briefly (empty tuple) so a scan of bad slugs costs one query each.
-    cache.set(key, info or (), PRODUCT_INFO_CACHE_SECONDS if info else 60)
-    return info
+    if cached is None:
+        adapter = get_adapter()
+        product = adapter.get_by_field(field, value)
+        info = (adapter.pk(product), adapter.category_key(product)) if product else None
+        cached = info or ()
+        # Unknown values are kept briefly, so a scan of bad slugs costs one query each.
+        cache.set(key, cached, PRODUCT_INFO_CACHE_SECONDS if info else 60)
+    if len(_local_info) >= _LOCAL_INFO_MAX:
+        _local_info.clear()
+    _local_info[local_key] = (now + _LOCAL_INFO_SECONDS, tuple(cached))
+    return tuple(cached) or None  # type: ignore[return-value]
 
 
 def forget_view_info(product: models.Model) -> None:
@@ -200,5 +222,6 @@ def forget_view_info(product: models.Model) -> None:
         value = getattr(product, field, None)
         if value is not None:
             keys.append(_info_cache_key(field, value))
+            _local_info.pop((field, str(value)), None)
     if keys:
         cache.delete_many(keys)

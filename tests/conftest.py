@@ -10,6 +10,7 @@ import time_machine
 from django.core.cache import caches
 from django.test import Client
 
+from personalization import products
 from personalization.profiling import geo
 from tests.celery_app import app as celery_app  # noqa: F401  (the default Celery app)
 
@@ -27,6 +28,7 @@ def _clean_state():
     """Every test starts with an empty cache and no open GeoIP reader."""
     caches["default"].clear()
     geo.close_reader()
+    products.forget_all_view_info()
     yield
     caches["default"].clear()
     geo.close_reader()

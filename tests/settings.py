@@ -23,6 +23,11 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "personalization",
     "tests.testapp",
+    # The demo shop's apps, for its own tests (tests/test_demo_shop.py).
+    "shop_demo.catalog",
+    "shop_demo.cart",
+    "shop_demo.orders",
+    "shop_demo.accounts",
 ]
 
 MIDDLEWARE = [

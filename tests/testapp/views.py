@@ -34,8 +34,10 @@ def profile(request: HttpRequest) -> JsonResponse:
 
 
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    product = get_object_or_404(Product, slug=slug)
-    return HttpResponse(f"product {product.name}")
+    from django.shortcuts import render
+
+    product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    return render(request, "testapp/product.html", {"product": product})
 
 
 def book_detail(request: HttpRequest, isbn: str) -> HttpResponse:

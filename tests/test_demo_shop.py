@@ -1,0 +1,138 @@
+"""The demo shop: seeding, browsing with a profile, cart, checkout, and the DEBUG-only
+pretend-country switch."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from personalization.testutils import DEMO_IPS, write_geoip_database
+from tests.conftest import BROWSER_UA
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(settings, tmp_path):
+    """Run requests against the demo shop's URLs, templates and middleware."""
+    from shop_demo import settings as demo_settings
+
+    geoip = tmp_path / "demo-geoip.mmdb"
+    from personalization.testutils import DEMO_GEOIP_RECORDS
+
+    write_geoip_database(geoip, DEMO_GEOIP_RECORDS)
+    settings.ROOT_URLCONF = "shop_demo.urls"
+    settings.TEMPLATES = demo_settings.TEMPLATES
+    settings.MIDDLEWARE = demo_settings.MIDDLEWARE
+    settings.STATIC_URL = "/static/"
+    settings.MEDIA_URL = "/media/"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PERSONALIZATION = {
+        **demo_settings.PERSONALIZATION,
+        "GEOIP_PATH": str(geoip),
+        "TRUSTED_PROXY_COUNT": 0,
+    }
+    return settings
+
+
+@pytest.fixture
+def catalog(demo):
+    from shop_demo.catalog.models import Category, Product
+
+    camping = Category.objects.create(name="Camping", slug="camping", position=1)
+    kitchen = Category.objects.create(name="Kitchen", slug="kitchen", position=2)
+    products = [
+        Product.objects.create(
+            name=f"Tent {i}", slug=f"tent-{i}", category=camping, price=Decimal("99.90"), stock=5
+        )
+        for i in range(3)
+    ]
+    products.append(
+        Product.objects.create(
+            name="Cast Iron Pan", slug="pan", category=kitchen, price=Decimal("39.50"), stock=2
+        )
+    )
+    return products
+
+
+def test_demo_setup_seeds_a_real_catalog_once(demo, tmp_path):
+    from django.core.management import call_command
+
+    from shop_demo.catalog.models import Category, Product
+
+    demo.PERSONALIZATION = {**demo.PERSONALIZATION, "GEOIP_PATH": str(tmp_path / "g.mmdb")}
+    call_command("demo_setup", verbosity=0)
+    assert Category.objects.count() >= 8
+    assert Category.objects.filter(slug="camping").exists()
+    assert Product.objects.count() >= 120
+    assert not Product.objects.filter(image="").exists()
+    assert (tmp_path / "g.mmdb").stat().st_size > 0
+    first = list(Product.objects.order_by("pk").values_list("slug", "price", "image"))
+    call_command("demo_setup", verbosity=0)
+    assert list(Product.objects.order_by("pk").values_list("slug", "price", "image")) == first
+
+
+def test_browsing_fills_the_profile(catalog):
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    assert client.get("/").status_code == 200
+    assert client.get("/categories/camping/").status_code == 200
+    tent, pan = catalog[0], catalog[3]
+    assert client.get(f"/products/{tent.slug}/").status_code == 200
+    assert client.get(f"/products/{pan.slug}/").status_code == 200
+    assert client.get("/products/no-such-product/").status_code == 404
+    me = client.get("/personalization/api/me/").json()
+    assert me["recently_viewed"] == [pan.pk, tent.pk]
+    assert set(me["top_categories"]) == {"camping", "kitchen"}
+    results = client.get("/search/", {"q": "tent"})
+    assert results.status_code == 200
+    assert b"Tent 1" in results.content
+
+
+def test_cart_and_checkout_create_one_order(catalog):
+    from shop_demo.orders.models import Order
+
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    tent = catalog[0]
+    assert client.post(f"/cart/add/{tent.pk}/", {"quantity": 2}).status_code == 302
+    page = client.get("/checkout/")
+    assert page.status_code == 200
+    token = page.context["form"]["token"].value()
+    data = {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "street": "1 Analytical Way",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+        "token": token,
+    }
+    first = client.post("/checkout/", data)
+    assert first.status_code == 302
+    again = client.post("/checkout/", data)  # a double submit
+    assert again.status_code == 302
+    order = Order.objects.get()
+    assert order.total == Decimal("199.80")
+    assert [(line.product_id, line.quantity) for line in order.lines.all()] == [(tent.pk, 2)]
+    assert client.get(first["Location"]).status_code == 200
+    stranger = Client(HTTP_USER_AGENT=BROWSER_UA)
+    assert stranger.get(first["Location"]).status_code == 404
+
+
+def test_pretending_a_country_works_only_in_debug(catalog, demo):
+    demo.DEBUG = True
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    client.post("/demo/pretend/", {"country": "GB"})
+    me = client.get("/personalization/api/me/").json()
+    assert me["location"]["country_code"] == "GB"
+
+    demo.DEBUG = False
+    assert client.post("/demo/pretend/", {"country": "DE"}).status_code == 404
+    me = client.get("/personalization/api/me/").json()
+    assert me["location"]["country_code"] is None  # the session's address is ignored
+    assert DEMO_IPS["GB"]
