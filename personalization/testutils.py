@@ -1,7 +1,10 @@
-"""Test helpers for shops and the demo: write small, real GeoIP2-layout MaxMind DB files.
+"""Test helpers for shops and the demo: ready-made visitor profiles, and small, real
+GeoIP2-layout MaxMind DB files.
 
-:func:`write_geoip_database` needs the ``mmdb-writer`` package (with ``netaddr``), which comes
-with the ``demo`` and ``dev`` extras of django-personalization, not with the app itself.
+:func:`make_visitor` / :func:`attach_visitor` build a ``request.visitor`` in any state a test
+needs, without going through the middleware. :func:`write_geoip_database` needs the
+``mmdb-writer`` package (with ``netaddr``), which comes with the ``demo`` and ``dev`` extras
+of django-personalization, not with the app itself.
 
 The networks in :data:`DEMO_GEOIP_RECORDS` are made up for the demo shop and for tests: they
 are public (globally routable) addresses so that the app geolocates them, but the places given
@@ -15,7 +18,72 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_GEOIP_RECORDS", "DEMO_IPS", "write_geoip_database"]
+__all__ = [
+    "DEMO_GEOIP_RECORDS",
+    "DEMO_IPS",
+    "attach_visitor",
+    "make_visitor",
+    "write_geoip_database",
+]
+
+
+def make_visitor(
+    *,
+    request: Any = None,
+    visit_count: int = 1,
+    referrer: Any = None,
+    first_referrer: Any = None,
+    geo: Any = None,
+    recently_viewed: Iterable[Any] = (),
+    interests: Mapping[str, float] | None = None,
+    in_control_group: bool | None = None,
+    segments: Iterable[str] | None = None,
+    user_id: Any = None,
+    is_bot: bool = False,
+    opted_out: bool = False,
+    visitor_id: str | None = None,
+    now: float | None = None,
+) -> Any:
+    """A :class:`~personalization.profiling.visitor.VisitorProfile` in the given state.
+
+    ``referrer``/``first_referrer`` take a ``Referrer`` or a source string; ``geo`` a ``Geo``
+    or a dict of its fields; ``interests`` maps category keys to scores as of ``now``.
+    ``in_control_group`` and ``segments`` override what would be computed.
+    """
+    import time
+
+    from .profiling.geo import Geo
+    from .profiling.referrer import Referrer
+    from .profiling.visitor import ProfileData, VisitorProfile, new_visitor_id
+
+    now = time.time() if now is None else now
+
+    def as_referrer(value: Any) -> Referrer:
+        if value is None:
+            return Referrer()
+        return Referrer(source=value) if isinstance(value, str) else value
+
+    data = ProfileData.new(visitor_id or new_visitor_id(), now, as_referrer(referrer))
+    data.first_referrer = as_referrer(first_referrer if first_referrer is not None else referrer)
+    data.visit_count = max(1, int(visit_count))
+    data.recently_viewed = list(recently_viewed)
+    data.interests = {str(key): [float(score), now] for key, score in (interests or {}).items()}
+    data.user_id = user_id
+    visitor = VisitorProfile(data, request=request, now=now, is_bot=is_bot, opted_out=opted_out)
+    if geo is not None:
+        visitor._geo = geo if isinstance(geo, Geo) else Geo(**geo)
+    if in_control_group is not None:
+        visitor._in_control_group = in_control_group
+    if segments is not None:
+        visitor._segments = frozenset(segments)
+    return visitor
+
+
+def attach_visitor(request: Any, **state: Any) -> Any:
+    """Set ``request.visitor`` to :func:`make_visitor` ``(request=request, **state)``."""
+    request.visitor = make_visitor(request=request, **state)
+    return request.visitor
+
 
 CONTINENT_NAMES = {
     "AF": "Africa",

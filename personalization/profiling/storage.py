@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ..conf import app_settings, cached_on_settings
 from .visitor import (
@@ -218,43 +218,52 @@ def merge_profiles(into: ProfileData, source: ProfileData, now: float) -> Profil
 
 def attach_user(visitor: VisitorProfile, user: Any) -> None:
     """Link the visitor to a user who just logged in; a user seen on another device keeps one
-    profile: this device's anonymous browsing is merged into it and the cookie follows."""
-    from ..models import Visitor
+    profile: this device's anonymous browsing is merged into it and the cookie follows.
 
+    Runs in a savepoint, so a failure never breaks the login view's transaction. Two devices
+    linking the same new user at once: the second hits the unique user link and merges."""
     if not visitor.is_tracked or user is None or user.pk is None:
         return
-    data = visitor._data
-    if data.user_id == user.pk:
+    if visitor._data.user_id == user.pk:
         return
+    try:
+        with transaction.atomic():
+            _attach_user(visitor, user)
+    except IntegrityError:
+        with transaction.atomic():
+            _attach_user(visitor, user)
+    visitor.db_write_needed = False
+
+
+def _attach_user(visitor: VisitorProfile, user: Any) -> None:
+    from ..models import Visitor
+
+    data = visitor._data
     now = time.time()
     account_id = (
         Visitor.objects.filter(user_id=user.pk).exclude(pk=data.id).values_list("pk", flat=True)
     ).first()
-    if account_id is not None:
-        account = load(account_id)
-        if account is None:  # the row vanished meanwhile: adopt this profile instead
-            account_id = None
-        else:
-            account.user_id = user.pk
-            if data.user_id is None:
-                merge_profiles(account, data, now)
-                with transaction.atomic():
-                    _reassign_related(data.id, account.id)
-                    Visitor.objects.filter(pk=data.id).delete()
-                _cache().delete(profile_cache_key(data.id))
-            visitor.switch_to(account)
-            write_row(visitor, account)
-            visitor.db_write_needed = False
-            return
-    if data.user_id is not None:
+    account = load(account_id) if account_id is not None else None
+    if account is not None:
+        account.user_id = user.pk
+        if data.user_id is None:  # this device's anonymous browsing joins the account
+            merge_profiles(account, data, now)
+            _reassign_related(data.id, account.id)
+            Visitor.objects.filter(pk=data.id).delete()
+            _cache().delete(profile_cache_key(data.id))
+        write_row(visitor, account)
+        visitor.switch_to(account)
+    elif data.user_id is not None:
         # This browser belonged to another account: start a separate profile for this user.
         fresh = ProfileData.new(new_visitor_id(), now, data.referrer)
         fresh.user_id = user.pk
-        visitor.switch_to(fresh)
         write_row(visitor, fresh)
-        visitor.db_write_needed = False
-        return
-    data.user_id = user.pk
-    visitor.dirty = True
-    write_row(visitor, data)
-    visitor.db_write_needed = False
+        visitor.switch_to(fresh)
+    else:
+        data.user_id = user.pk
+        try:
+            write_row(visitor, data)
+        except IntegrityError:
+            data.user_id = None  # another device won the race; the retry merges into it
+            raise
+        visitor.dirty = True
