@@ -301,6 +301,15 @@ class TestAsync:
     """Async views run the middleware's work in a worker thread with its own connection,
     outside the test's transaction, so these tests flush the database instead."""
 
+    @pytest.fixture(autouse=True)
+    async def _close_worker_thread_connections(self):
+        yield
+        from asgiref.sync import sync_to_async
+        from django.db import connections
+
+        # The connection opened in the worker thread would keep the test database busy.
+        await sync_to_async(connections.close_all)()
+
     async def test_the_async_path_profiles_and_counts_visits(self, clock):
         client = AsyncClient(HTTP_USER_AGENT=BROWSER_UA)
         first = await client.get("/async-profile/")
