@@ -12,10 +12,11 @@ from django.utils.cache import patch_vary_headers
 from django.utils.functional import empty
 from django.utils.module_loading import import_string
 
-from . import products
+from . import products, tracking
 from .conf import app_settings
 from .profiling import storage
 from .profiling.bots import is_bot
+from .profiling.devices import device_class
 from .profiling.referrer import Referrer, classify_request
 from .profiling.visitor import ProfileData, VisitorProfile, new_visitor_id
 
@@ -85,6 +86,7 @@ class VisitorMiddleware:
                 now,
                 classify_request(request, _referral_validator()),
             )
+            start_visit(request, data)
             visitor = VisitorProfile(data, request=request, now=now)
             visitor.new_visit = visitor.cookie_needed = visitor.dirty = True
             # The row waits for the cookie to come back, so cookieless clients cost no writes;
@@ -98,6 +100,7 @@ class VisitorMiddleware:
             data.visit_count += 1
             data.visit_started = now
             data.referrer = classify_request(request, _referral_validator())
+            start_visit(request, data)
             visitor.new_visit = visitor.cookie_needed = visitor.db_write_needed = True
         elif not data.persisted:
             visitor.db_write_needed = True  # second request of a new visitor: the cookie works
@@ -115,6 +118,7 @@ class VisitorMiddleware:
             if visitor.is_tracked:
                 self.record_product_page(request, response, visitor)
                 self.link_logged_in_user(request, visitor)
+                tracking.flush_exposures(request)
                 self.save(visitor, response)
             elif visitor.opted_out and app_settings.COOKIE_NAME in request.COOKIES:
                 storage.delete_visitor_cookie(response)
@@ -159,6 +163,13 @@ class VisitorMiddleware:
             storage.save_to_cache(data)
         if visitor.cookie_needed:
             storage.write_visitor_cookie(response, data.id)
+
+
+def start_visit(request: HttpRequest, data: ProfileData) -> None:
+    """What is worked out once per visit: the device, and a referral the visitor came by."""
+    data.device = device_class(request.META)
+    if data.referrer.referral_code and not data.referred_by:
+        data.referred_by = data.referrer.referral_code
 
 
 def anonymous_visitor(

@@ -1,16 +1,45 @@
-"""Recording what visitors do: product views now; orders and goals build on the same entry."""
+"""Recording what visitors see and do: product views, cart adds, exposures, orders, goals."""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from .products import get_adapter
+from .profiling import storage
 from .profiling.visitor import VisitorProfile
 
 logger = logging.getLogger("personalization")
+
+EXPOSURES_ATTRIBUTE = "_personalization_exposures"
+
+# Goal name -> conversion kind; any other name is an "other" goal.
+GOAL_KINDS = {
+    "purchase": "purchase",
+    "order": "purchase",
+    "signup": "lead",
+    "newsletter_signup": "lead",
+    "lead": "lead",
+    "form_submit": "lead",
+    "contact_form": "lead",
+    "click": "engagement",
+    "add_to_cart": "engagement",
+    "engagement": "engagement",
+    "app_download": "app_download",
+}
+MAX_GOAL_LENGTH = 100
+MAX_ORDER_ID_LENGTH = 64
+
+
+class TrackingError(ValueError):
+    """Invalid input to a tracking call (nothing was written)."""
 
 
 def _visitor(request: HttpRequest) -> VisitorProfile | None:
@@ -18,6 +47,7 @@ def _visitor(request: HttpRequest) -> VisitorProfile | None:
     return visitor if isinstance(visitor, VisitorProfile) else None
 
 
+# Views ----------------------------------------------------------------------------------
 def product_view(request: HttpRequest, product: Any) -> bool:
     """Record that the visitor viewed ``product`` (for views PRODUCT_VIEW_URLS cannot see).
 
@@ -34,3 +64,199 @@ def product_view(request: HttpRequest, product: Any) -> bool:
     except Exception:
         logger.exception("personalization: could not record a product view")
         return False
+
+
+def add_to_cart(request: HttpRequest, product: Any = None, quantity: int = 1) -> bool:
+    """Record a cart addition: it feeds abandoned-cart rules. Never raises."""
+    visitor = _visitor(request)
+    if visitor is None or not visitor.is_tracked:
+        return False
+    try:
+        from .models import Event
+
+        product_key = str(get_adapter().pk(product)) if product is not None else ""
+        visitor._data.cart_updated_at = time.time()
+        visitor.dirty = True
+        Event.objects.create(visitor_id=visitor.id, kind=Event.ADD_TO_CART, product_id=product_key)
+        return True
+    except Exception:
+        logger.exception("personalization: could not record a cart addition")
+        return False
+
+
+# Exposures ------------------------------------------------------------------------------
+def record_exposure(
+    request: HttpRequest,
+    *,
+    placement: str,
+    kind: str,
+    content: str,
+    label: str = "",
+    items: Iterable[Any] = (),
+    is_control: bool = False,
+) -> str | None:
+    """Queue one exposure for this request and return its id for the markup.
+
+    Nothing is written here: the middleware writes a request's exposures in one query when
+    the response leaves. Untracked visitors (bots, opt-outs) get None and nothing is kept.
+    """
+    visitor = _visitor(request)
+    if visitor is None or not visitor.is_tracked:
+        return None
+    from .models import Exposure
+
+    exposure = Exposure(
+        id=uuid.uuid4(),
+        visitor_id=visitor.id,
+        placement=placement[:100],
+        kind=kind,
+        content=content[:100],
+        content_label=label[:200],
+        items=[_jsonable_key(item) for item in items],
+        segments=sorted(visitor.segments),
+        is_control=is_control,
+    )
+    pending = request.__dict__.setdefault(EXPOSURES_ATTRIBUTE, [])
+    pending.append(exposure)
+    return str(exposure.id)
+
+
+def pending_exposures(request: HttpRequest) -> list[Any]:
+    return request.__dict__.get(EXPOSURES_ATTRIBUTE, [])
+
+
+def flush_exposures(request: HttpRequest) -> int:
+    """Write the request's queued exposures in one query; returns how many."""
+    pending = request.__dict__.pop(EXPOSURES_ATTRIBUTE, None)
+    if not pending:
+        return 0
+    from .models import Exposure
+
+    visitor = _visitor(request)
+    if visitor is not None:  # a login during the request may have changed the id
+        for exposure in pending:
+            exposure.visitor_id = visitor.id
+    Exposure.objects.bulk_create(pending)
+    return len(pending)
+
+
+def _jsonable_key(value: Any) -> Any:
+    return value if isinstance(value, int | str) else str(value)
+
+
+# Conversions ----------------------------------------------------------------------------
+def goal(request: HttpRequest, name: str, *, kind: str | None = None) -> Any:
+    """Record that the visitor reached a goal (``"newsletter_signup"``, ``"app_download"``…).
+
+    Returns the Conversion, or None for untracked visitors. A bad name raises TrackingError.
+    """
+    from .models import Conversion
+
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_GOAL_LENGTH:
+        raise TrackingError(f"A goal needs a name of 1 to {MAX_GOAL_LENGTH} characters.")
+    name = name.strip()
+    kind = kind or GOAL_KINDS.get(name, Conversion.OTHER)
+    if kind not in dict(Conversion.KIND_CHOICES):
+        raise TrackingError(f"Unknown conversion kind {kind!r}.")
+    visitor = _visitor(request)
+    if visitor is None or not visitor.is_tracked:
+        return None
+    return Conversion.objects.create(
+        visitor_id=visitor.id, kind=kind, goal=name, is_control=visitor.in_control_group
+    )
+
+
+def _money(value: Any, what: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise TrackingError(f"{what} must be a number, not {value!r}.") from None
+    if not amount.is_finite() or amount < 0:
+        raise TrackingError(f"{what} must be zero or more, not {value!r}.")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _order_items(items: Iterable[Any]) -> list[list[Any]]:
+    cleaned = []
+    for item in items or ():
+        try:
+            product_pk, quantity, unit_price = item
+            quantity = int(quantity)
+        except (TypeError, ValueError):
+            raise TrackingError(
+                f"Each item must be (product_pk, quantity, unit_price), not {item!r}."
+            ) from None
+        if quantity <= 0:
+            raise TrackingError(f"An item's quantity must be positive, not {quantity!r}.")
+        price = _money(unit_price, "An item's unit price")
+        cleaned.append([_jsonable_key(product_pk), quantity, str(price)])
+    return cleaned
+
+
+def order(
+    request: HttpRequest,
+    order_id: str,
+    total: Any,
+    currency: str = "EUR",
+    items: Iterable[Any] = (),
+) -> Any:
+    """Record an order once per ``order_id``, however often it is reported.
+
+    Returns the Conversion (the existing one for a replayed order_id), or None for untracked
+    visitors. Bad input raises TrackingError and writes nothing.
+    """
+    from .models import Conversion
+
+    if not isinstance(order_id, str | int) or not str(order_id).strip():
+        raise TrackingError("An order needs an order_id.")
+    order_id = str(order_id).strip()
+    if len(order_id) > MAX_ORDER_ID_LENGTH:
+        raise TrackingError(f"order_id is longer than {MAX_ORDER_ID_LENGTH} characters.")
+    amount = _money(total, "The order total")
+    if not isinstance(currency, str) or len(currency.strip()) != 3:
+        raise TrackingError("currency must be a three-letter ISO 4217 code.")
+    lines = _order_items(items)
+    visitor = _visitor(request)
+    if visitor is None or not visitor.is_tracked:
+        return None
+    try:
+        with transaction.atomic():
+            conversion = Conversion.objects.create(
+                visitor_id=visitor.id,
+                kind=Conversion.PURCHASE,
+                goal="purchase",
+                order_id=order_id,
+                revenue=amount,
+                currency=currency.strip().upper(),
+                items=lines,
+                is_control=visitor.in_control_group,
+            )
+    except IntegrityError:
+        return Conversion.objects.filter(order_id=order_id).first()
+    _order_into_profile(visitor, amount, lines, order_id)
+    return conversion
+
+
+def _order_into_profile(
+    visitor: VisitorProfile, amount: Decimal, lines: list[list[Any]], order_id: str
+) -> None:
+    data = visitor._data
+    first_order = data.order_count == 0
+    data.order_count += 1
+    data.total_spent = round(data.total_spent + float(amount), 2)
+    data.last_order_at = time.time()
+    bought = [str(line[0]) for line in lines]
+    data.purchased = list(dict.fromkeys([*bought, *data.purchased]))[:200]
+    visitor.dirty = True
+    try:
+        storage.write_row(visitor)  # orders are durable facts: no waiting for the next visit
+        visitor.db_write_needed = False
+    except Exception:
+        logger.exception("personalization: could not save the visitor after an order")
+    if first_order and data.referred_by:
+        try:
+            from .referrals import reward_referrer
+
+            reward_referrer(data.referred_by, visitor.id, order_id)
+        except Exception:
+            logger.exception("personalization: could not reward the referring customer")

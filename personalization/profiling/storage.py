@@ -130,7 +130,24 @@ def profile_from_row(row: Visitor) -> ProfileData:
         interests=interests,
         user_id=row.user_id,
         persisted=True,
+        device=row.device,
+        product_views=_int_dict(row.product_views),
+        order_count=row.order_count,
+        total_spent=float(row.total_spent or 0),
+        last_order_at=row.last_order_at.timestamp() if row.last_order_at else None,
+        signed_up_at=row.signed_up_at.timestamp() if row.signed_up_at else None,
+        referred_by=row.referral_code or None,
     )
+
+
+def _int_dict(raw: Any) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for key, value in (raw or {}).items() if isinstance(raw, dict) else ():
+        try:
+            result[str(key)] = int(value)
+        except (TypeError, ValueError):
+            continue
+    return result
 
 
 # Database ------------------------------------------------------------------------------
@@ -151,7 +168,13 @@ def row_values(visitor: VisitorProfile, data: ProfileData) -> dict[str, Any]:
         "latest_source": data.referrer.source,
         "latest_referrer_host": (data.referrer.host or "")[:253],
         "latest_campaign": (data.referrer.campaign or "")[:200],
-        "referral_code": (data.referrer.referral_code or "")[:64],
+        "referral_code": (data.referred_by or "")[:64],
+        "device": data.device[:16],
+        "product_views": dict(data.product_views),
+        "order_count": data.order_count,
+        "total_spent": round(data.total_spent, 2),
+        "last_order_at": _aware(data.last_order_at) if data.last_order_at else None,
+        "signed_up_at": _aware(data.signed_up_at) if data.signed_up_at else None,
         "country_code": (geo.country_code or "")[:2],
         "region": (geo.region or "")[:128],
         "city": (geo.city or "")[:128],

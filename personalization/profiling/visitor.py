@@ -46,6 +46,21 @@ class ProfileData:
     interests: dict[str, list[float]] = field(default_factory=dict)
     user_id: Any = None
     persisted: bool = False
+    # Device class of the current visit: "mobile", "tablet", "desktop" or "" (unknown).
+    device: str = ""
+    # Product key (str) -> views, for "viewed most" offers; capped like recently_viewed.
+    product_views: dict[str, int] = field(default_factory=dict)
+    order_count: int = 0
+    total_spent: float = 0.0
+    last_order_at: float | None = None
+    # Last time something went into the cart (for abandoned-cart rules).
+    cart_updated_at: float | None = None
+    signed_up_at: float | None = None
+    popup_dismissed_at: float | None = None
+    # The first valid referral code this visitor arrived with.
+    referred_by: str | None = None
+    # Products the visitor bought (keys as str), for "viewed but not bought".
+    purchased: list[str] = field(default_factory=list)
 
     @classmethod
     def new(cls, visitor_id: str, now: float, referrer: Referrer) -> ProfileData:
@@ -72,6 +87,16 @@ class ProfileData:
             "interests": {key: list(value) for key, value in self.interests.items()},
             "user_id": self.user_id,
             "persisted": self.persisted,
+            "device": self.device,
+            "product_views": dict(self.product_views),
+            "order_count": self.order_count,
+            "total_spent": self.total_spent,
+            "last_order_at": self.last_order_at,
+            "cart_updated_at": self.cart_updated_at,
+            "signed_up_at": self.signed_up_at,
+            "popup_dismissed_at": self.popup_dismissed_at,
+            "referred_by": self.referred_by,
+            "purchased": list(self.purchased),
         }
 
     @classmethod
@@ -96,15 +121,33 @@ class ProfileData:
                 interests=interests,
                 user_id=raw.get("user_id"),
                 persisted=bool(raw.get("persisted")),
+                device=str(raw.get("device") or ""),
+                product_views={
+                    str(k): int(v) for k, v in (raw.get("product_views") or {}).items()
+                },
+                order_count=int(raw.get("order_count") or 0),
+                total_spent=float(raw.get("total_spent") or 0.0),
+                last_order_at=_optional_float(raw.get("last_order_at")),
+                cart_updated_at=_optional_float(raw.get("cart_updated_at")),
+                signed_up_at=_optional_float(raw.get("signed_up_at")),
+                popup_dismissed_at=_optional_float(raw.get("popup_dismissed_at")),
+                referred_by=raw.get("referred_by") or None,
+                purchased=[str(pk) for pk in raw.get("purchased") or []],
             )
         except (KeyError, TypeError, ValueError, IndexError):
             return None
 
     # Browsing history -------------------------------------------------------------------
     def add_view(self, product_pk: Any, category_key: str | None, now: float) -> None:
+        limit = int(app_settings.RECENTLY_VIEWED_MAX)
         viewed = [product_pk, *(pk for pk in self.recently_viewed if pk != product_pk)]
-        del viewed[int(app_settings.RECENTLY_VIEWED_MAX) :]
+        del viewed[limit:]
         self.recently_viewed = viewed
+        key = str(product_pk)
+        self.product_views[key] = self.product_views.get(key, 0) + 1
+        if len(self.product_views) > limit * 2:
+            keep = sorted(self.product_views.items(), key=lambda item: -item[1])[: limit * 2]
+            self.product_views = dict(keep)
         if category_key:
             self.add_interest(category_key, 1.0, now)
 
@@ -125,6 +168,10 @@ class ProfileData:
         ]
         scores.sort(key=lambda item: (-item[1], item[0]))
         return scores
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _referrer_tuple(referrer: Referrer) -> tuple[Any, ...]:

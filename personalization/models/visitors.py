@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .profiling.referrer import SOURCES
-from .querysets import VisitorQuerySet
+from ..profiling.referrer import SOURCES
+from ..querysets import VisitorQuerySet
 
 SOURCE_CHOICES = [(source, source.capitalize()) for source in SOURCES]
 
@@ -41,7 +41,18 @@ class Visitor(models.Model):
     region = models.CharField(_("region"), max_length=128, blank=True)
     city = models.CharField(_("city"), max_length=128, blank=True)
     in_control_group = models.BooleanField(_("in control group"), default=False)
+    device = models.CharField(_("device"), max_length=16, blank=True)
+    order_count = models.PositiveIntegerField(_("orders"), default=0)
+    total_spent = models.DecimalField(_("total spent"), max_digits=12, decimal_places=2, default=0)
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    signed_up_at = models.DateTimeField(_("signed up"), null=True, blank=True)
     recently_viewed = models.JSONField(_("recently viewed products"), default=list, blank=True)
+    product_views = models.JSONField(
+        _("product views"),
+        default=dict,
+        blank=True,
+        help_text=_("Product key -> number of views, for the most viewed products."),
+    )
     category_interest = models.JSONField(
         _("category interest"),
         default=dict,

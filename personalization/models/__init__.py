@@ -1,0 +1,21 @@
+"""The app's models, one module per family: visitors, targeting, offers, measurement."""
+
+from .measurement import Conversion, Event, Exposure
+from .offers import Coupon, ReferralCode, Signup
+from .targeting import Banner, Placement, Segment, SegmentRule
+from .visitors import SOURCE_CHOICES, Visitor
+
+__all__ = [
+    "SOURCE_CHOICES",
+    "Banner",
+    "Conversion",
+    "Coupon",
+    "Event",
+    "Exposure",
+    "Placement",
+    "ReferralCode",
+    "Segment",
+    "SegmentRule",
+    "Signup",
+    "Visitor",
+]

@@ -1,0 +1,1 @@
+"""Targeting: segments and their rules, placements and banners, the bandit."""
