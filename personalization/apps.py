@@ -13,3 +13,4 @@ class PersonalizationConfig(AppConfig):
         from . import checks, receivers  # noqa: F401  (registers checks and receivers)
 
         receivers.connect_product_receivers()
+        receivers.connect_targeting_receivers()

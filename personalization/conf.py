@@ -46,7 +46,24 @@ DEFAULTS: dict[str, Any] = {
     # Half-life of category interest: a view this old weighs half a fresh one.
     "INTEREST_HALF_LIFE_DAYS": 7,
     # Dotted path of a callable(code) -> bool that says whether a ?ref= code is valid.
-    "REFERRAL_CODE_VALIDATOR": None,
+    "REFERRAL_CODE_VALIDATOR": "personalization.referrals.is_valid_code",
+    # Signup popup: who sees it (a segment slug; None = first-time visitors), when, how often.
+    "SIGNUP_POPUP_SEGMENT": None,
+    "SIGNUP_POPUP_DELAY_SECONDS": 8,
+    "SIGNUP_POPUP_EXIT_INTENT": True,
+    "SIGNUP_POPUP_DISMISS_DAYS": 14,
+    # The signup coupon.
+    "SIGNUP_DISCOUNT_PERCENT": 10,
+    "SIGNUP_COUPON_DAYS": 30,
+    # DRF-style rate of signup attempts per client, e.g. "5/hour".
+    "SIGNUP_THROTTLE_RATE": "5/hour",
+    "EVENTS_THROTTLE_RATE": "120/minute",
+    # Referral offers: the referred friend's welcome coupon and the referrer's reward.
+    "REFERRAL_WELCOME_PERCENT": 10,
+    "REFERRAL_REWARD_PERCENT": 15,
+    "REFERRAL_COUPON_DAYS": 30,
+    # How a placement picks among banners that fit when it does not say: priority or bandit.
+    "BANNER_SELECTION": "priority",
     # Visitors not seen for this many days are deleted by the purge task (0 = keep forever).
     "VISITOR_RETENTION_DAYS": 395,
 }

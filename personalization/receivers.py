@@ -35,6 +35,32 @@ def forget_product(sender: Any, instance: Any, **kwargs: Any) -> None:
         logger.warning("personalization: could not clear cached product info", exc_info=True)
 
 
+def targeting_changed(sender: Any, **kwargs: Any) -> None:
+    from .targeting.definitions import invalidate
+
+    try:
+        invalidate()
+    except Exception:
+        logger.warning("personalization: could not invalidate cached targeting", exc_info=True)
+
+
+def connect_targeting_receivers() -> None:
+    """Any change to segments, rules, placements or banners reloads them everywhere."""
+    from django.db.models.signals import m2m_changed
+
+    from .models import Banner, Placement, Segment, SegmentRule
+
+    for model in (Segment, SegmentRule, Placement, Banner):
+        uid = f"personalization.targeting.{model.__name__}"
+        post_save.connect(targeting_changed, sender=model, dispatch_uid=uid + ".save")
+        post_delete.connect(targeting_changed, sender=model, dispatch_uid=uid + ".delete")
+    m2m_changed.connect(
+        targeting_changed,
+        sender=Banner.segments.through,
+        dispatch_uid="personalization.targeting.banner_segments",
+    )
+
+
 def connect_product_receivers() -> None:
     """Clear cached product lookups when the shop's products change."""
     try:

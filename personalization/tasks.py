@@ -3,8 +3,26 @@
 from celery import shared_task
 
 from .retention import purge_inactive_visitors
+from .targeting import bandit, membership
 
 
 @shared_task(name="personalization.purge_inactive_visitors", ignore_result=False)
 def purge_inactive_visitors_task() -> int:
     return purge_inactive_visitors()
+
+
+@shared_task(name="personalization.count_segment_members")
+def count_segment_members_task(segment_id: int | None = None) -> int:
+    """Recount one segment's members among the last 30 days' visitors, or all segments."""
+    from .models import Segment
+
+    if segment_id is None:
+        return membership.count_all()
+    segment = Segment.objects.prefetch_related("rules").filter(pk=segment_id).first()
+    return membership.count_members(segment) if segment is not None else 0
+
+
+@shared_task(name="personalization.refresh_banner_stats")
+def refresh_banner_stats_task() -> int:
+    """Roll up banner exposures and clicks for the bandit."""
+    return bandit.refresh_stats()

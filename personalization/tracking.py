@@ -94,6 +94,7 @@ def record_exposure(
     label: str = "",
     items: Iterable[Any] = (),
     is_control: bool = False,
+    segment: str = "",
 ) -> str | None:
     """Queue one exposure for this request and return its id for the markup.
 
@@ -114,6 +115,7 @@ def record_exposure(
         content_label=label[:200],
         items=[_jsonable_key(item) for item in items],
         segments=sorted(visitor.segments),
+        segment=segment[:100],
         is_control=is_control,
     )
     pending = request.__dict__.setdefault(EXPOSURES_ATTRIBUTE, [])

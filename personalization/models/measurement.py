@@ -44,6 +44,12 @@ class Exposure(models.Model):
     content_label = models.CharField(_("content name"), max_length=200, blank=True)
     items = models.JSONField(_("items shown"), default=list, blank=True)
     segments = models.JSONField(_("visitor's segments"), default=list, blank=True)
+    segment = models.CharField(
+        _("target segment"),
+        max_length=100,
+        blank=True,
+        help_text=_("The target segment the content was chosen for; empty: for everyone."),
+    )
     is_control = models.BooleanField(_("control group"), default=False)
     created_at = models.DateTimeField(_("shown at"), default=timezone.now)
 

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..targeting.rules import RULE_CHOICES
+
 
 class Segment(models.Model):
     """A named group of visitors, defined by rules combined with all/any."""
@@ -42,7 +44,7 @@ class SegmentRule(models.Model):
     segment = models.ForeignKey(
         Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="rules"
     )
-    kind = models.CharField(_("rule"), max_length=32)
+    kind = models.CharField(_("rule"), max_length=32, choices=RULE_CHOICES)
     value = models.CharField(_("value"), max_length=500, blank=True)
     negate = models.BooleanField(
         _("negate"), default=False, help_text=_("Match visitors for whom the rule is false.")
@@ -151,8 +153,14 @@ class Banner(models.Model):
         return self.name
 
     def clean(self) -> None:
+        from ..targeting.content import safe_link
+
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": _("The end must come after the start.")})
+        if self.cta_url and not safe_link(self.cta_url):
+            raise ValidationError(
+                {"cta_url": _("Use a link starting with /, http://, https:// or mailto:.")}
+            )
 
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         from ..targeting.content import sanitize_html

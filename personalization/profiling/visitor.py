@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import secrets
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from .referrer import Referrer
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
+
+logger = logging.getLogger("personalization")
 
 PROFILE_VERSION = 1
 
@@ -57,6 +60,8 @@ class ProfileData:
     cart_updated_at: float | None = None
     signed_up_at: float | None = None
     popup_dismissed_at: float | None = None
+    # The visit_count of the visit in which the signup popup was last shown (0: never).
+    popup_shown_visit: int = 0
     # The first valid referral code this visitor arrived with.
     referred_by: str | None = None
     # Products the visitor bought (keys as str), for "viewed but not bought".
@@ -95,6 +100,7 @@ class ProfileData:
             "cart_updated_at": self.cart_updated_at,
             "signed_up_at": self.signed_up_at,
             "popup_dismissed_at": self.popup_dismissed_at,
+            "popup_shown_visit": self.popup_shown_visit,
             "referred_by": self.referred_by,
             "purchased": list(self.purchased),
         }
@@ -131,6 +137,7 @@ class ProfileData:
                 cart_updated_at=_optional_float(raw.get("cart_updated_at")),
                 signed_up_at=_optional_float(raw.get("signed_up_at")),
                 popup_dismissed_at=_optional_float(raw.get("popup_dismissed_at")),
+                popup_shown_visit=int(raw.get("popup_shown_visit") or 0),
                 referred_by=raw.get("referred_by") or None,
                 purchased=[str(pk) for pk in raw.get("purchased") or []],
             )
@@ -300,7 +307,13 @@ class VisitorProfile:
     def segments(self) -> frozenset[str]:
         self.accessed = True
         if self._segments is None:
-            self._segments = frozenset()
+            try:
+                from ..targeting.segments import segments_for
+
+                self._segments = segments_for(self)
+            except Exception:
+                logger.exception("personalization: could not compute segments")
+                self._segments = frozenset()
         return self._segments
 
     @property

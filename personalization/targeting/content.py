@@ -27,3 +27,14 @@ def sanitize_html(html: str | None) -> str:
         url_schemes={"http", "https", "mailto", "tel"},
         link_rel="noopener noreferrer",
     )
+
+
+def safe_link(url: str | None) -> str:
+    """The URL if it is relative or http(s)/mailto/tel; otherwise "" (no javascript: links)."""
+    url = (url or "").strip()
+    if not url:
+        return ""
+    if url.startswith(("/", "#", "?")) and not url.startswith("//"):
+        return url
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    return url if scheme in {"http", "https", "mailto", "tel"} else ""

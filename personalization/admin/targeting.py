@@ -1,0 +1,147 @@
+"""Segments, placements and banners: what staff edit to target content without code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from ..models import Banner, Placement, Segment, SegmentRule
+from ..targeting.rules import RULE_KINDS
+
+
+def _rule_help() -> str:
+    return format_html(
+        "<p>{}</p><ul>{}</ul>",
+        _("Each rule reads the visitor's profile. Values:"),
+        format_html_join(
+            "", "<li><b>{}</b>: {}</li>", ((kind.label, kind.help) for kind in RULE_KINDS.values())
+        ),
+    )
+
+
+class SegmentRuleInline(admin.TabularInline):
+    model = SegmentRule
+    extra = 1
+    fields = ["kind", "value", "negate", "position"]
+
+
+def _recount(segment_ids: list[int]) -> None:
+    from ..tasks import count_segment_members_task
+
+    for segment_id in segment_ids:
+        count_segment_members_task.delay(segment_id)
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "match", "is_active", "rule_summary", "members", "counted_at"]
+    list_filter = ["is_active", "match"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["matching_visitors", "counted_at"]
+    inlines = [SegmentRuleInline]
+    actions = ["recount_members"]
+
+    def get_fieldsets(self, request: Any, obj: Any = None) -> Any:
+        return [
+            (None, {"fields": ["name", "slug", "description", "match", "is_active"]}),
+            (
+                _("Members"),
+                {"fields": ["matching_visitors", "counted_at"], "description": _rule_help()},
+            ),
+        ]
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).prefetch_related("rules")
+
+    @admin.display(description=_("rules"))
+    def rule_summary(self, obj: Segment) -> str:
+        joiner = " and " if obj.match == Segment.MATCH_ALL else " or "
+        return joiner.join(str(rule) for rule in obj.rules.all()) or "—"
+
+    @admin.display(description=_("visitors (30 days)"), ordering="matching_visitors")
+    def members(self, obj: Segment) -> Any:
+        return "…" if obj.matching_visitors is None else obj.matching_visitors
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        _recount([form.instance.pk])
+
+    @admin.action(description=_("Recount members among the last 30 days' visitors"))
+    def recount_members(self, request: Any, queryset: Any) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        _recount(ids)
+        self.message_user(request, _("Recounting %d segment(s).") % len(ids), messages.SUCCESS)
+
+
+class BannerInline(admin.TabularInline):
+    model = Banner
+    extra = 0
+    fields = ["name", "priority", "is_active", "starts_at", "ends_at"]
+    show_change_link = True
+
+
+@admin.register(Placement)
+class PlacementAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "selection", "is_active", "banner_count"]
+    list_filter = ["selection", "is_active"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [BannerInline]
+    fieldsets = [
+        (None, {"fields": ["slug", "name", "selection", "is_active"]}),
+        (
+            _("Default content (control group, and visitors no banner fits)"),
+            {
+                "fields": [
+                    "default_title",
+                    "default_body",
+                    "default_image",
+                    "default_cta_text",
+                    "default_cta_url",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description=_("banners"))
+    def banner_count(self, obj: Placement) -> int:
+        return obj.banners.count()
+
+
+@admin.register(Banner)
+class BannerAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "placement",
+        "priority",
+        "is_active",
+        "starts_at",
+        "ends_at",
+        "target",
+        "preview",
+    ]
+    list_filter = ["placement", "is_active", "segments"]
+    search_fields = ["name", "title", "body"]
+    filter_horizontal = ["segments"]
+    list_select_related = ["placement"]
+    fieldsets = [
+        (None, {"fields": ["placement", "name", "is_active", "priority"]}),
+        (_("Content"), {"fields": ["title", "body", "image", "cta_text", "cta_url"]}),
+        (_("Who and when"), {"fields": ["segments", "starts_at", "ends_at"]}),
+    ]
+
+    def get_queryset(self, request: Any) -> Any:
+        return super().get_queryset(request).prefetch_related("segments")
+
+    @admin.display(description=_("shown to"))
+    def target(self, obj: Banner) -> str:
+        names = [segment.name for segment in obj.segments.all()]
+        return ", ".join(names) if names else str(_("everyone"))
+
+    @admin.display(description=_("title"))
+    def preview(self, obj: Banner) -> str:
+        return obj.title[:60]

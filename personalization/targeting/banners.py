@@ -1,0 +1,92 @@
+"""Choosing and rendering the banner of a placement for one visitor."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from django.template.loader import select_template
+from django.utils.safestring import SafeString, mark_safe
+
+from .. import tracking
+from ..conf import app_settings
+from ..models import Exposure
+from . import bandit
+from .definitions import BannerContent, CompiledPlacement, current
+
+logger = logging.getLogger("personalization")
+
+
+def eligible(placement: CompiledPlacement, visitor: Any, now: float) -> list[tuple[Any, str]]:
+    """(banner, the target segment it matched — "" for everyone) for every banner that fits."""
+    segments = visitor.segments
+    found = []
+    for banner in placement.banners:
+        if not banner.is_live(now):
+            continue
+        if not banner.segments:
+            found.append((banner, ""))
+            continue
+        matched = banner.segments & segments
+        if matched:
+            found.append((banner, min(matched)))
+    return found
+
+
+def choose(placement: CompiledPlacement, visitor: Any, now: float) -> tuple[BannerContent, str]:
+    """The banner to show a personalized visitor, and the segment it was chosen for."""
+    candidates = eligible(placement, visitor, now)
+    if not candidates:
+        return placement.default, ""
+    selection = placement.selection or app_settings.BANNER_SELECTION
+    if selection == "bandit" and len(candidates) > 1:
+        banner = bandit.choose(candidates)
+        return banner, dict((b.key, s) for b, s in candidates)[banner.key]
+    return candidates[0]  # sorted by priority, then specificity
+
+
+@functools.lru_cache(maxsize=256)
+def _template_for(slug: str) -> Any:
+    return select_template(
+        [f"personalization/banner_{slug}.html", "personalization/banner.html"]
+    )
+
+
+def render_banner(request: Any, slug: str) -> SafeString:
+    """Render the placement for this request's visitor and queue its exposure."""
+    placement = current().placements.get(slug)
+    if placement is None:
+        logger.warning("personalization: no placement %r; add it in the admin", slug)
+        return mark_safe("")
+    visitor = getattr(request, "visitor", None)
+    content, segment, is_control = placement.default, "", False
+    if visitor is not None:
+        visitor.accessed = True  # the page now depends on who asks: Vary: Cookie
+    if visitor is not None and visitor.is_tracked and placement.is_active:
+        if visitor.in_control_group:
+            is_control = True
+        else:
+            content, segment = choose(placement, visitor, visitor._now)
+    exposure_id = None
+    if visitor is not None and visitor.is_tracked:
+        exposure_id = tracking.record_exposure(
+            request,
+            placement=slug,
+            kind=Exposure.BANNER,
+            content=content.key,
+            label=content.name,
+            is_control=is_control,
+            segment=segment,
+        )
+    if not (content.title or content.body or content.image_url or content.cta_text):
+        return mark_safe("")
+    context = {
+        "placement": placement,
+        "banner": content,
+        "exposure_id": exposure_id,
+        "is_default": content.key == "default",
+    }
+    return mark_safe(_template_for(slug).render(context, request))
+
+

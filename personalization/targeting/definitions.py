@@ -1,0 +1,206 @@
+"""Targeting definitions (segments, placements, banners) compiled once and cached per process.
+
+Staff edit them rarely and every request reads them, so each process keeps a compiled copy
+and checks a shared version number in Django's cache at most once a second; saving any
+definition bumps the version, and every process reloads on its next check.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import caches
+
+from ..conf import app_settings, on_settings_change
+from .content import safe_link
+from .rules import RULE_KINDS, RuleContext, RuleValueError
+
+logger = logging.getLogger("personalization")
+
+VERSION_KEY = "pzn:v1:targeting-version"
+CHECK_INTERVAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledSegment:
+    slug: str
+    match_all: bool
+    # (test, parsed value, negate) per rule
+    rules: tuple[tuple[Any, Any, bool], ...]
+
+    def matches(self, ctx: RuleContext) -> bool:
+        if not self.rules:
+            return False
+        if self.match_all:
+            return all(test(ctx, value) != negate for test, value, negate in self.rules)
+        return any(test(ctx, value) != negate for test, value, negate in self.rules)
+
+
+@dataclass(frozen=True, slots=True)
+class BannerContent:
+    """What a banner (or a placement's default) shows, ready to render."""
+
+    key: str  # "banner:12" or "default"
+    name: str
+    title: str
+    body: str  # sanitized HTML
+    image_url: str
+    cta_text: str
+    cta_url: str
+    segments: frozenset[str] = frozenset()
+    priority: int = 0
+    starts_at: float | None = None
+    ends_at: float | None = None
+    specificity: int = 0
+
+    def is_live(self, now: float) -> bool:
+        return (self.starts_at is None or self.starts_at <= now) and (
+            self.ends_at is None or now < self.ends_at
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPlacement:
+    slug: str
+    name: str
+    selection: str
+    is_active: bool
+    default: BannerContent
+    banners: tuple[BannerContent, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    version: str
+    segments: tuple[CompiledSegment, ...]
+    placements: dict[str, CompiledPlacement]
+
+
+_EMPTY = Definitions(version="", segments=(), placements={})
+_state: dict[str, Any] = {"definitions": None, "checked": 0.0}
+_lock = threading.Lock()
+
+
+def _cache():  # type: ignore[no-untyped-def]
+    return caches[app_settings.CACHE_ALIAS]
+
+
+def invalidate() -> None:
+    """Make every process reload the definitions (called when staff save or delete any)."""
+    _cache().set(VERSION_KEY, secrets.token_hex(8), None)
+    forget_local()
+
+
+@on_settings_change
+def forget_local() -> None:
+    _state["definitions"] = None
+    _state["checked"] = 0.0
+
+
+def current() -> Definitions:
+    """The compiled definitions; at most one cache read a second, SQL only after a change."""
+    now = time.monotonic()
+    definitions = _state["definitions"]
+    if definitions is not None and now - _state["checked"] < CHECK_INTERVAL_SECONDS:
+        return definitions
+    with _lock:
+        definitions = _state["definitions"]
+        if definitions is not None and now - _state["checked"] < CHECK_INTERVAL_SECONDS:
+            return definitions
+        version = _cache().get(VERSION_KEY)
+        if version is None:
+            version = secrets.token_hex(8)
+            _cache().add(VERSION_KEY, version, None)
+            version = _cache().get(VERSION_KEY) or version
+        if definitions is None or definitions.version != version:
+            definitions = load(version)
+        _state["definitions"] = definitions
+        _state["checked"] = now
+        return definitions
+
+
+def load(version: str) -> Definitions:
+    """Read and compile every active segment and placement (three queries)."""
+    from ..models import Placement, Segment
+
+    segments = []
+    for segment in Segment.objects.filter(is_active=True).prefetch_related("rules"):
+        compiled = compile_segment(segment)
+        if compiled is not None:
+            segments.append(compiled)
+    placements = {}
+    for placement in Placement.objects.prefetch_related("banners__segments"):
+        placements[placement.slug] = compile_placement(placement)
+    return Definitions(version=version, segments=tuple(segments), placements=placements)
+
+
+def compile_segment(segment: Any) -> CompiledSegment | None:
+    rules = []
+    for rule in segment.rules.all():
+        kind = RULE_KINDS.get(rule.kind)
+        try:
+            if kind is None:
+                raise RuleValueError(f"unknown rule {rule.kind!r}")
+            rules.append((kind.test, kind.parse(rule.value), rule.negate))
+        except RuleValueError as exc:
+            logger.warning("personalization: segment %r skipped: %s", segment.slug, exc)
+            return None
+    return CompiledSegment(
+        slug=segment.slug, match_all=segment.match == segment.MATCH_ALL, rules=tuple(rules)
+    )
+
+
+def _image_url(image: Any) -> str:
+    try:
+        return image.url if image else ""
+    except ValueError:
+        return ""
+
+
+def compile_placement(placement: Any) -> CompiledPlacement:
+    default = BannerContent(
+        key="default",
+        name="default",
+        title=placement.default_title,
+        body=placement.default_body,
+        image_url=_image_url(placement.default_image),
+        cta_text=placement.default_cta_text,
+        cta_url=safe_link(placement.default_cta_url),
+    )
+    banners = []
+    for banner in placement.banners.all():
+        if not banner.is_active:
+            continue
+        slugs = frozenset(segment.slug for segment in banner.segments.all() if segment.is_active)
+        if banner.segments.all() and not slugs:
+            continue  # every target segment is switched off: nobody should see it
+        banners.append(
+            BannerContent(
+                key=f"banner:{banner.pk}",
+                name=banner.name,
+                title=banner.title,
+                body=banner.body,
+                image_url=_image_url(banner.image),
+                cta_text=banner.cta_text,
+                cta_url=safe_link(banner.cta_url),
+                segments=slugs,
+                priority=banner.priority,
+                starts_at=banner.starts_at.timestamp() if banner.starts_at else None,
+                ends_at=banner.ends_at.timestamp() if banner.ends_at else None,
+                specificity=1 if slugs else 0,
+            )
+        )
+    banners.sort(key=lambda b: (-b.priority, -b.specificity, b.key))
+    return CompiledPlacement(
+        slug=placement.slug,
+        name=placement.name,
+        selection=placement.selection,
+        is_active=placement.is_active,
+        default=default,
+        banners=tuple(banners),
+    )
