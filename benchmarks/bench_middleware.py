@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -33,6 +31,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+
+from benchmarks.results import machine, write_section  # noqa: E402
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
 MIDDLEWARE_PATH = "personalization.middleware.VisitorMiddleware"
@@ -137,28 +137,12 @@ def measure_geoip(rounds: int) -> dict:
     }
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"Django {django.get_version()}, SQLite, local-memory cache"
-    )
-
-
 def render(rows: list[dict], geoip: dict, rounds: int, batch: int) -> str:
     today = dt.date.today().isoformat()
     lines = [
-        "<!-- bench_middleware:start -->",
         "## VisitorMiddleware overhead",
         "",
-        f"Run on {today} — {machine()}.",
+        f"Run on {today} — {machine()}, SQLite, local-memory cache.",
         f"`python benchmarks/bench_middleware.py --rounds {rounds} --batch {batch}`: each cell is",
         f"the median over {rounds} interleaved rounds of the mean time of {batch} requests",
         "through Django's full handler (test client, all other middleware on), with and without",
@@ -189,17 +173,8 @@ def render(rows: list[dict], geoip: dict, rounds: int, batch: int) -> str:
         "",
         "Target: a returning visitor's page costs at most 10% more than without the middleware,",
         "with 0 extra queries on plain pages.",
-        "<!-- bench_middleware:end -->",
     ]
     return "\n".join(lines)
-
-
-def write_results(section: str) -> None:
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"<!-- bench_middleware:start -->.*?<!-- bench_middleware:end -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    path.write_text(text.rstrip() + "\n")
 
 
 def main() -> None:
@@ -230,7 +205,7 @@ def main() -> None:
     section = render(rows, geoip, args.rounds, args.batch)
     print(section)
     if not args.no_write:
-        write_results(section)
+        write_section("bench_middleware", section)
 
 
 if __name__ == "__main__":
