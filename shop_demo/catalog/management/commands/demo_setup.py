@@ -20,6 +20,7 @@ from django.db import transaction
 
 from shop_demo.catalog.demo_data import CATEGORIES, product_specs
 from shop_demo.catalog.demo_images import render_product_image
+from shop_demo.catalog.demo_targeting import setup_targeting
 from shop_demo.catalog.models import Category, Product
 
 
@@ -37,6 +38,11 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         with transaction.atomic():
             self.setup_catalog()
+            new_segments, new_banners = setup_targeting()
+        self.stdout.write(
+            f"Targeting: {new_segments} new segments, {new_banners} new banners "
+            "(edit them in the admin under Personalization)."
+        )
         self.setup_admin()
         self.stdout.write(
             self.style.SUCCESS(f"Demo shop ready ({time.monotonic() - started:.1f}s).")
