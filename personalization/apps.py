@@ -10,7 +10,8 @@ class PersonalizationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers  # noqa: F401  (registers checks and receivers)
+        from . import checks, receivers, referrals  # noqa: F401  (registers checks, receivers)
 
         receivers.connect_product_receivers()
         receivers.connect_targeting_receivers()
+        referrals.connect_receivers()

@@ -25,6 +25,7 @@ GOAL_KINDS = {
     "purchase": "purchase",
     "order": "purchase",
     "signup": "lead",
+    "account_signup": "lead",
     "newsletter_signup": "lead",
     "lead": "lead",
     "form_submit": "lead",

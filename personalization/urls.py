@@ -2,10 +2,12 @@
 
 from django.urls import path
 
-from .api import views
+from .api import offers, views
 
 app_name = "personalization"
 
 urlpatterns = [
     path("api/me/", views.MeView.as_view(), name="api-me"),
+    path("api/signup/", offers.SignupView.as_view(), name="api-signup"),
+    path("api/events/", offers.EventsView.as_view(), name="api-events"),
 ]

@@ -12,6 +12,7 @@ from django.test import Client
 
 from personalization import products
 from personalization.profiling import geo
+from personalization.targeting import bandit, definitions
 from tests.celery_app import app as celery_app  # noqa: F401  (the default Celery app)
 
 BROWSER_UA = (
@@ -29,6 +30,8 @@ def _clean_state():
     caches["default"].clear()
     geo.close_reader()
     products.forget_all_view_info()
+    definitions.forget_local()
+    bandit.forget_local()
     yield
     caches["default"].clear()
     geo.close_reader()

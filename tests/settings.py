@@ -69,6 +69,9 @@ if _database_url:
             "TEST": {"NAME": "test_personalization"},
         }
     }
+    if os.environ.get("PZN_CELERY_WORKER"):
+        # The Celery worker of the CI run works on the database the test run creates.
+        DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
@@ -86,8 +89,12 @@ else:
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STATIC_URL = "/static/"
+# Tasks run eagerly, except in tests/test_worker.py, which sends them to a real worker when
+# PZN_TEST_CELERY_BROKER names a broker (CI starts the worker).
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = os.environ.get("PZN_TEST_CELERY_BROKER", "memory://")
+CELERY_RESULT_BACKEND = os.environ.get("PZN_TEST_CELERY_BROKER") or None
 
 PERSONALIZATION = {
     "PRODUCT_MODEL": "testapp.Product",

@@ -16,7 +16,7 @@ from django.utils import timezone
 from personalization.models import Banner, Exposure, Placement, Segment, SegmentRule
 from personalization.targeting import bandit, definitions
 from personalization.targeting.definitions import BannerContent
-from tests.conftest import BROWSER_UA, GOOGLEBOT_UA
+from tests.conftest import GOOGLEBOT_UA
 
 pytestmark = pytest.mark.django_db
 
@@ -172,7 +172,9 @@ def test_a_broken_cache_never_breaks_the_page(hero, browser, settings):
 
 def test_banner_html_is_sanitized(hero, browser):
     banner = Banner.objects.get(name="Welcome")
-    banner.body = '<p onclick="steal()">Hi<script>alert(1)</script> <a href="javascript:x()">x</a></p>'
+    banner.body = (
+        '<p onclick="steal()">Hi<script>alert(1)</script> <a href="javascript:x()">x</a></p>'
+    )
     banner.save()
     banner.refresh_from_db()
     assert "script" not in banner.body and "onclick" not in banner.body

@@ -37,6 +37,7 @@ def demo(settings, tmp_path):
         **demo_settings.PERSONALIZATION,
         "GEOIP_PATH": str(geoip),
         "TRUSTED_PROXY_COUNT": 0,
+        "CONTROL_GROUP_PERCENT": 0,
     }
     return settings
 
@@ -136,3 +137,75 @@ def test_pretending_a_country_works_only_in_debug(catalog, demo):
     me = client.get("/personalization/api/me/").json()
     assert me["location"]["country_code"] is None  # the session's address is ignored
     assert DEMO_IPS["GB"]
+
+
+def checkout(client: Client, coupon: str = ""):
+    page = client.get("/checkout/")
+    data = {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "street": "1 Analytical Way",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+        "token": page.context["form"]["token"].value(),
+        "coupon": coupon or page.context["form"]["coupon"].value() or "",
+    }
+    return client.post("/checkout/", data)
+
+
+def test_a_signup_coupon_is_redeemed_once_and_the_order_tracked_once(catalog):
+    from personalization.models import Conversion, Coupon
+    from shop_demo.orders.models import Order
+
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    client.get("/")
+    client.get("/")  # the visitor's cookie came back
+    signup = client.post(
+        "/personalization/api/signup/",
+        {"email": "ada@example.com"},
+        content_type="application/json",
+    )
+    code = signup.json()["coupon_code"]
+    tent = catalog[0]
+    client.post(f"/cart/add/{tent.pk}/", {"quantity": 1})
+    assert checkout(client, code.lower()).status_code == 302
+    order = Order.objects.get()
+    assert (order.discount, order.total) == (Decimal("9.99"), Decimal("89.91"))
+    assert Coupon.objects.get(code=code).redeemed_order_id == order.number
+    purchase = Conversion.objects.get(kind="purchase")
+    assert (purchase.order_id, purchase.revenue) == (order.number, Decimal("89.91"))
+    # The same coupon again: refused, and no order is placed.
+    client.post(f"/cart/add/{tent.pk}/", {"quantity": 1})
+    response = checkout(client, code)
+    assert Order.objects.count() == 1
+    assert response.status_code == 302 and response["Location"] == "/cart/"
+
+
+def test_a_referred_friend_gets_a_welcome_coupon_and_the_referrer_a_reward(
+    catalog, django_capture_on_commit_callbacks, mailoutbox
+):
+    from django.contrib.auth import get_user_model
+
+    from personalization.models import Coupon
+    from shop_demo.catalog.demo_targeting import setup_targeting
+
+    setup_targeting()
+    referrer = get_user_model().objects.create_user("grace", "grace@example.com", "pw")
+    host = Client(HTTP_USER_AGENT=BROWSER_UA)
+    host.force_login(referrer)
+    host.get(f"/products/{catalog[3].slug}/")  # viewed but never bought: the reward's product
+    link = host.get("/accounts/orders/").context["referral_link"]
+    code = link.rsplit("ref=", 1)[1]
+
+    friend = Client(HTTP_USER_AGENT=BROWSER_UA)
+    home = friend.get(f"/?ref={code}")
+    assert b"A friend sent you 10% off." in home.content
+    friend.post(f"/cart/add/{catalog[0].pk}/", {"quantity": 1})
+    welcome = friend.get("/checkout/").context["form"]["coupon"].value()
+    assert Coupon.objects.get(code=welcome).source == "referral-welcome"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert checkout(friend).status_code == 302
+    reward = Coupon.objects.get(source="referral-reward")
+    assert reward.product_ids == [catalog[3].pk]
+    assert len(mailoutbox) == 1 and reward.code in mailoutbox[0].body

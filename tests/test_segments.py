@@ -145,7 +145,9 @@ class TestAdmin:
         }
 
     def test_a_wrong_value_is_refused_with_a_message(self, staff):
-        response = staff.post("/admin/personalization/segment/add/", self.form("visit_count", "many"))
+        response = staff.post(
+            "/admin/personalization/segment/add/", self.form("visit_count", "many")
+        )
         assert response.status_code == 200
         assert "number or a range" in response.content.decode()
         assert not Segment.objects.exists()

@@ -11,9 +11,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import coupons, signups
 from ..models import Visitor
 from ..profiling import storage
 from ..profiling.visitor import VisitorProfile
+from .serializers import CouponSerializer, SignupRecordSerializer
 
 
 def _iso(timestamp: float) -> str:
@@ -46,12 +48,15 @@ class MeView(APIView):
             "segments": sorted(visitor.segments),
             "linked_to_account": visitor.user_id is not None,
             "stored_record": _jsonable(row) if row else None,
+            "signups": SignupRecordSerializer(signups.for_visitor(visitor.id), many=True).data,
+            "coupons": CouponSerializer(coupons.for_visitor(visitor.id), many=True).data,
         }
         return Response(body)
 
     def delete(self, request: Request) -> Response:
         visitor: VisitorProfile = request._request.visitor
         if visitor.is_tracked:
+            signups.forget_visitor(visitor.id)
             storage.delete_visitor(visitor.id)
             visitor.forget()
         response = Response(status=status.HTTP_204_NO_CONTENT)

@@ -135,7 +135,8 @@ class Conversion(models.Model):
     )
     kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES)
     goal = models.CharField(_("goal"), max_length=100)
-    order_id = models.CharField(_("order"), max_length=64, null=True, blank=True)
+    # NULL for goals, so the unique constraint holds only for orders.
+    order_id = models.CharField(_("order"), max_length=64, null=True, blank=True)  # noqa: DJ001
     revenue = models.DecimalField(
         _("revenue"), max_digits=12, decimal_places=2, null=True, blank=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -59,6 +60,12 @@ class Coupon(models.Model):
         related_name="coupons",
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
+    referred_visitor_id = models.CharField(
+        _("referred visitor"),
+        max_length=32,
+        blank=True,
+        help_text=_("For a referral reward: the referred visitor whose first order earned it."),
+    )
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     redeemed_at = models.DateTimeField(_("redeemed"), null=True, blank=True)
     redeemed_order_id = models.CharField(_("redeemed by order"), max_length=64, blank=True)
@@ -69,6 +76,14 @@ class Coupon(models.Model):
         verbose_name_plural = _("coupons")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["expires_at"], name="pzn_coupon_expires")]
+        constraints = [
+            # A referred visitor earns their referrer one reward, however often it is attempted.
+            models.UniqueConstraint(
+                fields=["referred_visitor_id"],
+                condition=Q(source="referral-reward") & ~Q(referred_visitor_id=""),
+                name="pzn_coupon_one_reward_per_referral",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code

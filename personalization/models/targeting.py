@@ -152,6 +152,12 @@ class Banner(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from ..targeting.content import sanitize_html
+
+        self.body = sanitize_html(self.body)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         from ..targeting.content import safe_link
 
@@ -161,12 +167,6 @@ class Banner(models.Model):
             raise ValidationError(
                 {"cta_url": _("Use a link starting with /, http://, https:// or mailto:.")}
             )
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        from ..targeting.content import sanitize_html
-
-        self.body = sanitize_html(self.body)
-        super().save(*args, **kwargs)
 
     def is_live(self, now=None) -> bool:  # type: ignore[no-untyped-def]
         now = now or timezone.now()

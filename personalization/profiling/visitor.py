@@ -128,9 +128,7 @@ class ProfileData:
                 user_id=raw.get("user_id"),
                 persisted=bool(raw.get("persisted")),
                 device=str(raw.get("device") or ""),
-                product_views={
-                    str(k): int(v) for k, v in (raw.get("product_views") or {}).items()
-                },
+                product_views={str(k): int(v) for k, v in (raw.get("product_views") or {}).items()},
                 order_count=int(raw.get("order_count") or 0),
                 total_spent=float(raw.get("total_spent") or 0.0),
                 last_order_at=_optional_float(raw.get("last_order_at")),

@@ -38,9 +38,7 @@ def refresh_stats(window_days: int = WINDOW_DAYS) -> int:
         .values("content", "segment")
         .annotate(
             shown=Count("visitor", distinct=True),
-            clicked=Count(
-                "visitor", distinct=True, filter=Q(events__kind=Event.CLICK)
-            ),
+            clicked=Count("visitor", distinct=True, filter=Q(events__kind=Event.CLICK)),
         )
     )
     stats = {f"{row['content']}|{row['segment']}": (row["shown"], row["clicked"]) for row in rows}

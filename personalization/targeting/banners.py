@@ -48,9 +48,7 @@ def choose(placement: CompiledPlacement, visitor: Any, now: float) -> tuple[Bann
 
 @functools.lru_cache(maxsize=256)
 def _template_for(slug: str) -> Any:
-    return select_template(
-        [f"personalization/banner_{slug}.html", "personalization/banner.html"]
-    )
+    return select_template([f"personalization/banner_{slug}.html", "personalization/banner.html"])
 
 
 def render_banner(request: Any, slug: str) -> SafeString:
@@ -88,5 +86,3 @@ def render_banner(request: Any, slug: str) -> SafeString:
         "is_default": content.key == "default",
     }
     return mark_safe(_template_for(slug).render(context, request))
-
-

@@ -30,15 +30,23 @@ CHECK_INTERVAL_SECONDS = 1.0
 class CompiledSegment:
     slug: str
     match_all: bool
-    # (test, parsed value, negate) per rule
-    rules: tuple[tuple[Any, Any, bool], ...]
+    # (slot, test, parsed value, negate) per rule; equal rules of different segments share
+    # a slot, so a rule is tested once per visitor however many segments use it.
+    rules: tuple[tuple[int, Any, Any, bool], ...]
 
-    def matches(self, ctx: RuleContext) -> bool:
+    def matches(self, ctx: RuleContext, results: list[Any] | None = None) -> bool:
         if not self.rules:
             return False
-        if self.match_all:
-            return all(test(ctx, value) != negate for test, value, negate in self.rules)
-        return any(test(ctx, value) != negate for test, value, negate in self.rules)
+        for slot, test, value, negate in self.rules:
+            if results is None:
+                outcome = test(ctx, value)
+            else:
+                outcome = results[slot]
+                if outcome is None:
+                    outcome = results[slot] = test(ctx, value)
+            if (outcome != negate) != self.match_all:
+                return not self.match_all
+        return self.match_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +87,9 @@ class Definitions:
     version: str
     segments: tuple[CompiledSegment, ...]
     placements: dict[str, CompiledPlacement]
+    rule_slots: int = 0
 
 
-_EMPTY = Definitions(version="", segments=(), placements={})
 _state: dict[str, Any] = {"definitions": None, "checked": 0.0}
 _lock = threading.Lock()
 
@@ -129,24 +137,36 @@ def load(version: str) -> Definitions:
     from ..models import Placement, Segment
 
     segments = []
+    slots: dict[tuple[str, str], int] = {}
     for segment in Segment.objects.filter(is_active=True).prefetch_related("rules"):
-        compiled = compile_segment(segment)
+        compiled = compile_segment(segment, slots)
         if compiled is not None:
             segments.append(compiled)
     placements = {}
     for placement in Placement.objects.prefetch_related("banners__segments"):
         placements[placement.slug] = compile_placement(placement)
-    return Definitions(version=version, segments=tuple(segments), placements=placements)
+    return Definitions(
+        version=version,
+        segments=tuple(segments),
+        placements=placements,
+        rule_slots=len(slots),
+    )
 
 
-def compile_segment(segment: Any) -> CompiledSegment | None:
+def compile_segment(
+    segment: Any, slots: dict[tuple[str, str], int] | None = None
+) -> CompiledSegment | None:
+    """Parse a segment's rules; ``slots`` numbers equal rules across segments."""
+    slots = {} if slots is None else slots
     rules = []
     for rule in segment.rules.all():
         kind = RULE_KINDS.get(rule.kind)
         try:
             if kind is None:
                 raise RuleValueError(f"unknown rule {rule.kind!r}")
-            rules.append((kind.test, kind.parse(rule.value), rule.negate))
+            parsed = kind.parse(rule.value)
+            slot = slots.setdefault((rule.kind, rule.value.strip()), len(slots))
+            rules.append((slot, kind.test, parsed, rule.negate))
         except RuleValueError as exc:
             logger.warning("personalization: segment %r skipped: %s", segment.slug, exc)
             return None

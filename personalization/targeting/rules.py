@@ -61,7 +61,7 @@ _RANGE_RE = re.compile(
 
 
 def _number_range(text: str, *, integer: bool) -> tuple[float, float]:
-    """"3", "2-5", ">=3", ">3", "<2", "3+" -> inclusive (low, high)."""
+    """ "3", "2-5", ">=3", ">3", "<2", "3+" -> inclusive (low, high)."""
     match = _RANGE_RE.match(text or "")
     if not match:
         raise RuleValueError(_('Write a number or a range, e.g. "3", "2-5", ">3" or "<=10".'))
@@ -194,7 +194,7 @@ def _weekdays(text: str) -> frozenset[int]:
 
 
 def _hours(text: str) -> tuple[int, int]:
-    """"9-17": from 9:00 to 16:59; "22-6" wraps past midnight."""
+    """ "9-17": from 9:00 to 16:59; "22-6" wraps past midnight."""
     match = re.fullmatch(r"\s*(\d{1,2})\s*-\s*(\d{1,2})\s*", text or "")
     if not match:
         raise RuleValueError(_('Write hours as "from-to", e.g. "9-17" or "22-6".'))

@@ -16,10 +16,12 @@ def segments_for(visitor: Any, now: float | None = None) -> frozenset[str]:
     if not visitor.is_tracked:
         return frozenset()
     ctx = RuleContext(visitor, visitor._now if now is None else now)
+    definitions = current()
+    results: list[bool | None] = [None] * definitions.rule_slots
     matched = []
-    for segment in current().segments:
+    for segment in definitions.segments:
         try:
-            if segment.matches(ctx):
+            if segment.matches(ctx, results):
                 matched.append(segment.slug)
         except Exception:
             logger.exception("personalization: segment %r failed to evaluate", segment.slug)

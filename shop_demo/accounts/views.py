@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
+from personalization import referrals, track
 from shop_demo.orders.models import Order
 from shop_demo.views import safe_next_url
 
@@ -24,6 +25,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             user = form.save()
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            track.goal(request, "account_signup")
             messages.success(request, f"Welcome, {user.get_username()}! Your account is ready.")
             return HttpResponseRedirect(safe_next_url(request))
     else:
@@ -39,6 +41,13 @@ def my_orders(request: HttpRequest) -> HttpResponse:
         .order_by("-created_at")
     )
     page = Paginator(orders, 20).get_page(request.GET.get("page"))
+    code = referrals.code_for_user(request.user)
     return render(
-        request, "accounts/my_orders.html", {"page_obj": page, "orders": page.object_list}
+        request,
+        "accounts/my_orders.html",
+        {
+            "page_obj": page,
+            "orders": page.object_list,
+            "referral_link": referrals.referral_link(request, code),
+        },
     )

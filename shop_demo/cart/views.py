@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from personalization import track
 from shop_demo.catalog.models import Product
 from shop_demo.views import safe_next_url
 
@@ -39,6 +40,8 @@ def cart_add(request: HttpRequest, product_id: int) -> HttpResponse:
         )
     else:
         messages.success(request, f"Added {product.name} to your cart.")
+    if after > before:
+        track.add_to_cart(request, product, after - before)
     return HttpResponseRedirect(safe_next_url(request, fallback=reverse("cart:detail")))
 
 

@@ -10,6 +10,9 @@ class CheckoutForm(forms.Form):
     postal_code = forms.CharField(max_length=20, label="Postal code")
     city = forms.CharField(max_length=100)
     country = forms.ChoiceField(choices=COUNTRIES, initial="DE")
+    coupon = forms.CharField(
+        max_length=40, required=False, label="Coupon code", help_text="Optional."
+    )
     # One-time token against double submits; see orders.services.place_order.
     token = forms.CharField(max_length=64, widget=forms.HiddenInput)
 

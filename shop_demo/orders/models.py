@@ -49,6 +49,8 @@ class Order(models.Model):
     postal_code = models.CharField(max_length=20)
     city = models.CharField(max_length=100)
     country = models.CharField(max_length=2, choices=COUNTRIES, default="DE")
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    coupon_code = models.CharField(max_length=40, blank=True)
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     currency = models.CharField(max_length=3, default="EUR")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLACED)

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 
+from personalization import coupons, track
 from shop_demo.cart.cart import Cart
 from shop_demo.catalog.models import Product
 
@@ -80,10 +81,18 @@ def place_order(request: HttpRequest, cart: Cart, form_data: dict[str, Any]) -> 
             if problems:
                 raise CheckoutError(" ".join(problems))
 
-            total = sum(
+            subtotal = sum(
                 (products[line.product.pk].price * line.quantity for line in lines),
                 Decimal("0.00"),
             )
+            code = (form_data.get("coupon") or "").strip()
+            discount = Decimal("0.00")
+            if code:
+                priced = [(pk, line.quantity, products[pk].price) for pk, line in _keyed(lines)]
+                try:
+                    discount = coupons.discount(coupons.validate(code), subtotal, priced)
+                except coupons.CouponError as exc:
+                    raise CheckoutError(exc.message) from None
             order = Order.objects.create(
                 number=f"new-{token}",
                 user=user,
@@ -93,7 +102,9 @@ def place_order(request: HttpRequest, cart: Cart, form_data: dict[str, Any]) -> 
                 postal_code=form_data["postal_code"],
                 city=form_data["city"],
                 country=form_data["country"],
-                total=total,
+                discount=discount,
+                coupon_code=code.upper() if code else "",
+                total=subtotal - discount,
                 currency=Cart.currency,
                 idempotency_key=token,
             )
@@ -110,6 +121,11 @@ def place_order(request: HttpRequest, cart: Cart, form_data: dict[str, Any]) -> 
             )
             for line in lines:
                 Product.objects.filter(pk=line.product.pk).update(stock=F("stock") - line.quantity)
+            if code:
+                try:  # atomic: of two checkouts racing for one code, exactly one gets it
+                    coupons.redeem(code, order_id=order.number)
+                except coupons.CouponError as exc:
+                    raise CheckoutError(exc.message) from None
     except IntegrityError:
         # A concurrent submit with the same token won the race (databases without row locks).
         existing = Order.objects.filter(idempotency_key=token).first()
@@ -119,10 +135,17 @@ def place_order(request: HttpRequest, cart: Cart, form_data: dict[str, Any]) -> 
         return existing
 
     _finish(request, cart, order)
-
-    # ------------------------------------------------------------------------------------
-    # ORDER PLACED HOOK: a new order has just been committed (this line is reached once per
-    # order, never for a resubmitted form). Conversion tracking calls go here, e.g.
-    #     personalization.track_order(request, order)
-    # ------------------------------------------------------------------------------------
+    # Reached once per new order, never for a resubmitted form; track.order is idempotent
+    # per order_id anyway.
+    track.order(
+        request,
+        order_id=order.number,
+        total=order.total,
+        currency=order.currency,
+        items=[(line.product_id, line.quantity, line.unit_price) for line in order.lines.all()],
+    )
     return order
+
+
+def _keyed(lines: list[Any]) -> list[tuple[Any, Any]]:
+    return [(line.product.pk, line) for line in lines]

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 
+from personalization import referrals
 from shop_demo.cart.cart import Cart
 
 from .forms import CheckoutForm
@@ -46,6 +47,12 @@ def _initial(request: HttpRequest) -> dict:
     return initial
 
 
+def _offered_coupon(request: HttpRequest) -> str:
+    """A referred visitor's welcome coupon, filled in for them."""
+    coupon = referrals.welcome_offer(request)
+    return coupon.code if coupon is not None and not coupon.is_redeemed else ""
+
+
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = Cart(request)
     if request.method == "POST":
@@ -70,7 +77,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
         if not cart:
             messages.info(request, "Your cart is empty.")
             return redirect("cart:detail")
-        form = CheckoutForm(initial={**_initial(request), "token": _checkout_token(request)})
+        form = CheckoutForm(
+            initial={
+                **_initial(request),
+                "token": _checkout_token(request),
+                "coupon": _offered_coupon(request),
+            }
+        )
     if not cart:
         return redirect("cart:detail")
     return render(

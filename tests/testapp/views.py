@@ -62,3 +62,15 @@ def category_listing(request: HttpRequest, slug: str) -> HttpResponse:
 
     products = Product.objects.filter(category__slug=slug).select_related("category")[:12]
     return render(request, "testapp/listing.html", {"products": products, "slug": slug})
+
+
+def banner_page(request: HttpRequest) -> HttpResponse:
+    from django.shortcuts import render
+
+    return render(request, "testapp/banner_page.html")
+
+
+def popup_page(request: HttpRequest) -> HttpResponse:
+    from django.shortcuts import render
+
+    return render(request, "testapp/popup_page.html")
