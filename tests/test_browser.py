@@ -6,6 +6,7 @@ browser downloads are not used). Select or skip with ``-m browser`` / ``-m "not 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 if not Path(CHROMIUM).exists():
+    if os.environ.get("PZN_REQUIRE_BROWSER"):  # CI: a missing browser is a failure
+        raise RuntimeError(f"browser tests need Debian's chromium at {CHROMIUM}")
     pytest.skip(f"browser tests need Debian's chromium at {CHROMIUM}", allow_module_level=True)
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser tests need playwright (pip install playwright)"
