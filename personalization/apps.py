@@ -1,6 +1,13 @@
 """App configuration: wires checks and signal receivers in ready(), nothing at import."""
 
-from django.apps import AppConfig
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.apps import AppConfig, apps
+from django.db import DatabaseError
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,8 +17,22 @@ class PersonalizationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, receivers, referrals  # noqa: F401  (registers checks, receivers)
+        from . import checks, receivers, referrals  # noqa: F401  (registers the checks)
 
         receivers.connect_product_receivers()
         receivers.connect_targeting_receivers()
         referrals.connect_receivers()
+        post_migrate.connect(
+            register_periodic_tasks, sender=self, dispatch_uid="personalization.periodic_tasks"
+        )
+
+
+def register_periodic_tasks(sender: AppConfig, **kwargs: Any) -> None:
+    """After migrate, register the app's periodic tasks with django-celery-beat."""
+    if not apps.is_installed("django_celery_beat"):
+        return
+    from .schedules import ensure_periodic_tasks
+
+    # e.g. `migrate personalization` before django-celery-beat's own tables exist
+    with contextlib.suppress(DatabaseError):
+        ensure_periodic_tasks()

@@ -95,24 +95,30 @@ def test_browsing_fills_the_profile(catalog):
     assert b"Tent 1" in results.content
 
 
-def test_cart_and_checkout_create_one_order(catalog):
-    from shop_demo.orders.models import Order
-
-    client = Client(HTTP_USER_AGENT=BROWSER_UA)
-    tent = catalog[0]
-    assert client.post(f"/cart/add/{tent.pk}/", {"quantity": 2}).status_code == 302
+def checkout_data(client: Client, coupon: str = "") -> dict:
+    """The checkout form as a customer fills it in (the offered coupon, if any, kept)."""
     page = client.get("/checkout/")
     assert page.status_code == 200
-    token = page.context["form"]["token"].value()
-    data = {
+    form = page.context["form"]
+    return {
         "name": "Ada Lovelace",
         "email": "ada@example.com",
         "street": "1 Analytical Way",
         "postal_code": "10115",
         "city": "Berlin",
         "country": "DE",
-        "token": token,
+        "token": form["token"].value(),
+        "coupon": coupon or form["coupon"].value() or "",
     }
+
+
+def test_cart_and_checkout_create_one_order(catalog):
+    from shop_demo.orders.models import Order
+
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    tent = catalog[0]
+    assert client.post(f"/cart/add/{tent.pk}/", {"quantity": 2}).status_code == 302
+    data = checkout_data(client)
     first = client.post("/checkout/", data)
     assert first.status_code == 302
     again = client.post("/checkout/", data)  # a double submit
@@ -140,18 +146,7 @@ def test_pretending_a_country_works_only_in_debug(catalog, demo):
 
 
 def checkout(client: Client, coupon: str = ""):
-    page = client.get("/checkout/")
-    data = {
-        "name": "Ada Lovelace",
-        "email": "ada@example.com",
-        "street": "1 Analytical Way",
-        "postal_code": "10115",
-        "city": "Berlin",
-        "country": "DE",
-        "token": page.context["form"]["token"].value(),
-        "coupon": coupon or page.context["form"]["coupon"].value() or "",
-    }
-    return client.post("/checkout/", data)
+    return client.post("/checkout/", checkout_data(client, coupon))
 
 
 def test_a_signup_coupon_is_redeemed_once_and_the_order_tracked_once(catalog):

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..conf import app_settings
@@ -79,68 +79,29 @@ class ProfileData:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "v": PROFILE_VERSION,
-            "id": self.id,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "visit_started": self.visit_started,
-            "visit_count": self.visit_count,
-            "referrer": _referrer_tuple(self.referrer),
-            "first_referrer": _referrer_tuple(self.first_referrer),
-            "recently_viewed": list(self.recently_viewed),
-            "interests": {key: list(value) for key, value in self.interests.items()},
-            "user_id": self.user_id,
-            "persisted": self.persisted,
-            "device": self.device,
-            "product_views": dict(self.product_views),
-            "order_count": self.order_count,
-            "total_spent": self.total_spent,
-            "last_order_at": self.last_order_at,
-            "cart_updated_at": self.cart_updated_at,
-            "signed_up_at": self.signed_up_at,
-            "popup_dismissed_at": self.popup_dismissed_at,
-            "popup_shown_visit": self.popup_shown_visit,
-            "referred_by": self.referred_by,
-            "purchased": list(self.purchased),
-        }
+        """The cache form: the fields as they are (the cache pickles them at once)."""
+        values = {name: getattr(self, name) for name in _FIELD_NAMES}
+        values["v"] = PROFILE_VERSION
+        values["referrer"] = _referrer_tuple(self.referrer)
+        values["first_referrer"] = _referrer_tuple(self.first_referrer)
+        return values
 
     @classmethod
     def from_dict(cls, raw: Any) -> ProfileData | None:
-        """Rebuild a profile from the cache; anything malformed gives None (a clean profile)."""
+        """Rebuild a profile from the cache; anything malformed or from another version gives
+        None, and the profile is then rebuilt from its database row."""
         if not isinstance(raw, dict) or raw.get("v") != PROFILE_VERSION:
             return None
         try:
-            interests = {
-                str(key): [float(value[0]), float(value[1])]
-                for key, value in (raw.get("interests") or {}).items()
-            }
-            return cls(
-                id=str(raw["id"]),
-                first_seen=float(raw["first_seen"]),
-                last_seen=float(raw["last_seen"]),
-                visit_started=float(raw["visit_started"]),
-                visit_count=max(1, int(raw["visit_count"])),
-                referrer=_referrer_from(raw.get("referrer")),
-                first_referrer=_referrer_from(raw.get("first_referrer")),
-                recently_viewed=list(raw.get("recently_viewed") or []),
-                interests=interests,
-                user_id=raw.get("user_id"),
-                persisted=bool(raw.get("persisted")),
-                device=str(raw.get("device") or ""),
-                product_views={str(k): int(v) for k, v in (raw.get("product_views") or {}).items()},
-                order_count=int(raw.get("order_count") or 0),
-                total_spent=float(raw.get("total_spent") or 0.0),
-                last_order_at=_optional_float(raw.get("last_order_at")),
-                cart_updated_at=_optional_float(raw.get("cart_updated_at")),
-                signed_up_at=_optional_float(raw.get("signed_up_at")),
-                popup_dismissed_at=_optional_float(raw.get("popup_dismissed_at")),
-                popup_shown_visit=int(raw.get("popup_shown_visit") or 0),
-                referred_by=raw.get("referred_by") or None,
-                purchased=[str(pk) for pk in raw.get("purchased") or []],
-            )
+            values = {name: raw[name] for name in _FIELD_NAMES}
+            values["referrer"] = _referrer_from(values["referrer"])
+            values["first_referrer"] = _referrer_from(values["first_referrer"])
+            data = cls(**values)
         except (KeyError, TypeError, ValueError, IndexError):
             return None
+        if not isinstance(data.id, str) or not isinstance(data.visit_count, int):
+            return None
+        return data
 
     # Browsing history -------------------------------------------------------------------
     def add_view(self, product_pk: Any, category_key: str | None, now: float) -> None:
@@ -175,8 +136,7 @@ class ProfileData:
         return scores
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+_FIELD_NAMES = tuple(item.name for item in fields(ProfileData))
 
 
 def _referrer_tuple(referrer: Referrer) -> tuple[Any, ...]:
