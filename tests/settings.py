@@ -66,7 +66,7 @@ if _database_url:
             "PASSWORD": _url.password or "",
             "HOST": _url.hostname or "127.0.0.1",
             "PORT": str(_url.port or 5432),
-            "TEST": {"NAME": "test_personalization"},
+            "TEST": {"NAME": os.environ.get("PZN_TEST_DB_NAME", "test_personalization")},
         }
     }
     if os.environ.get("PZN_CELERY_WORKER"):
