@@ -66,6 +66,11 @@ DEFAULTS: dict[str, Any] = {
     "BANNER_SELECTION": "priority",
     # Visitors not seen for this many days are deleted by the purge task (0 = keep forever).
     "VISITOR_RETENTION_DAYS": 395,
+    # The conversion report: the longest period it covers, in days, and the smallest groups
+    # (visitors, and visitors who converted, in each group) whose lift it calls conclusive.
+    "REPORT_MAX_DAYS": 366,
+    "REPORT_MIN_VISITORS": 100,
+    "REPORT_MIN_CONVERSIONS": 5,
 }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .api import offers, views
+from .api import offers, reports, views
 
 app_name = "personalization"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/me/", views.MeView.as_view(), name="api-me"),
     path("api/signup/", offers.SignupView.as_view(), name="api-signup"),
     path("api/events/", offers.EventsView.as_view(), name="api-events"),
+    path("api/report/", reports.ReportView.as_view(), name="api-report"),
 ]

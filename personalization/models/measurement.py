@@ -172,3 +172,13 @@ class Conversion(models.Model):
 
     def __str__(self) -> str:
         return self.order_id or self.goal
+
+
+class Report(Exposure):
+    """No data of its own: gives the conversion report a place in the admin (its app list,
+    permissions and URL names); the page itself is ``personalization.reports.views``."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("Conversion report")
+        verbose_name_plural = _("Conversion report")

@@ -1,0 +1,1 @@
+"""The conversion report: its period, statistics and aggregation (views live in views.py)."""

@@ -1,0 +1,402 @@
+"""The conversion report: who was shown what in a period, and who converted after it.
+
+Definitions (the README repeats them):
+
+- **Population**: exposures whose ``created_at`` lies in the period (whole days, shop time).
+  Exposures of visitors whose account (``Visitor.user``) is staff or superuser are left out;
+  exposures whose Visitor row does not exist yet still count. Bots and opted-out visitors never
+  have exposures.
+- **Groups**: a visitor is *personalized* when they have an exposure with ``is_control=False``
+  in the period, *control* when they have one with ``is_control=True``; each visitor counts
+  once per group (and in both, in the rare case they have exposures of both).
+- **Attribution**: a conversion of the report's goal counts for a group when the same visitor
+  has an exposure of that group in the period at most ``ATTRIBUTION_WINDOW_DAYS`` before it:
+  ``exposure.created_at <= conversion.created_at <= exposure.created_at + window``. The
+  conversion may fall after the period's end, within the window. The goal ``"purchase"`` means
+  orders (conversions of kind purchase), ``"any"`` every conversion, any other name the
+  conversions of that ``Conversion.goal``.
+- **Per group**: ``visitors``; ``converted_visitors``, those with an attributed conversion;
+  ``conversion_rate`` = 100 × converted_visitors / visitors; ``orders``, attributed
+  conversions, each counted once however many exposures precede it; ``revenue``, their sum;
+  ``average_order_value`` = revenue / orders; ``revenue_per_visitor`` = revenue / visitors.
+- **Breakdowns** (placement, content, segment, first referrer source, country, day): a
+  visitor counts in a slice when exposed in it, and converted when a conversion is attributed
+  to one of their exposures in that slice. ``by_goal`` counts, per goal name, the visitors of
+  each group with a conversion of that goal attributed to them (rates over the group's
+  visitors). ``clicks`` compares, among personalized visitors shown recommendations, those
+  who clicked one with those who did not, converted meaning a conversion attributed to their
+  recommendation exposures (``clicks_any``: any personalized content).
+
+Each part is one small function over two querysets (the population's exposures and the
+goal's conversions), so a later source, such as daily roll-ups, can replace any of them. The
+whole report costs a fixed number of queries, whatever the number of visitors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from ..conf import app_settings
+from ..models import Conversion, Event, Exposure, Visitor
+from . import stats
+from .period import Period
+
+PURCHASE = "purchase"
+ANY_GOAL = "any"
+ANY_KIND = "any"
+EVERYONE = "(everyone)"
+UNKNOWN = "(unknown)"
+CENT = Decimal("0.01")
+
+Counts = dict[tuple[Hashable, bool], tuple[int, int]]
+
+
+def build_report(period: Period, goal: str = PURCHASE) -> dict[str, Any]:
+    """The report for ``period`` and ``goal`` as the JSON-ready dict of the contract."""
+    window_days = app_settings.ATTRIBUTION_WINDOW_DAYS
+    window = dt.timedelta(days=window_days)
+    exposures = population(period)
+    conversions = goal_conversions(goal)
+    flagged = with_conversion_flag(exposures, conversions, window)
+
+    visitors = group_visitors(flagged)
+    orders = group_orders(exposures, conversions, window, period)
+    p_n, p_conv = visitors[False]
+    c_n, c_conv = visitors[True]
+    lift = stats.lift(p_conv, p_n, c_conv, c_n)
+    return {
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        "goal": goal,
+        "attribution_window_days": window_days,
+        "generated_at": timezone.now().isoformat(),
+        "personalized": _group(p_n, p_conv, *orders[False]),
+        "control": _group(c_n, c_conv, *orders[True]),
+        "lift": lift,
+        "enough_data": stats.enough_data(p_n, p_conv, c_n, c_conv),
+        "method": lift["method"],
+        "by_placement": _both_groups("placement", counts_by(flagged, "placement")),
+        "by_content": by_content(flagged),
+        "by_segment": by_segment(flagged),
+        "by_referrer": _both_groups("source", counts_by(flagged, _visitor_field("first_source"))),
+        "by_country": _both_groups("country", counts_by(flagged, _visitor_field("country_code"))),
+        "by_goal": by_goal(exposures, window, period, visitors),
+        "clicks": clicks(flagged, Exposure.RECOMMENDATION),
+        "clicks_any": clicks(flagged, None),
+        "daily": daily(flagged, period),
+    }
+
+
+# Sources ---------------------------------------------------------------------------------
+def population(period: Period) -> QuerySet[Exposure]:
+    """Exposures in the period, without those of staff accounts."""
+    staff = Visitor.objects.filter(pk=OuterRef("visitor_id")).filter(
+        Q(user__is_staff=True) | Q(user__is_superuser=True)
+    )
+    return (
+        Exposure.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
+        .exclude(Exists(staff))
+        .order_by()
+    )
+
+
+def goal_conversions(goal: str) -> QuerySet[Conversion]:
+    """The conversions that count for ``goal``: orders, every one, or those of that name."""
+    conversions = Conversion.objects.order_by()
+    if goal == PURCHASE:
+        return conversions.filter(kind=Conversion.PURCHASE)
+    if goal == ANY_GOAL:
+        return conversions
+    return conversions.filter(goal=goal)
+
+
+def with_conversion_flag(
+    exposures: QuerySet[Exposure], conversions: QuerySet[Conversion], window: dt.timedelta
+) -> QuerySet[Exposure]:
+    """The exposures, each with ``converted``: a conversion follows it within the window."""
+    following = conversions.filter(
+        visitor_id=OuterRef("visitor_id"),
+        created_at__gte=OuterRef("created_at"),
+        created_at__lte=OuterRef("created_at") + window,
+    )
+    return exposures.annotate(converted=Exists(following))
+
+
+def attributed_conversions(
+    exposures: QuerySet[Exposure],
+    conversions: QuerySet[Conversion],
+    window: dt.timedelta,
+    period: Period,
+) -> QuerySet[Conversion]:
+    """Conversions that may follow the period's exposures, each flagged ``personalized`` and
+    ``control``: whether an exposure of that group precedes it within the window."""
+
+    def preceded_by(is_control: bool) -> Exists:
+        return Exists(
+            exposures.filter(
+                is_control=is_control,
+                visitor_id=OuterRef("visitor_id"),
+                created_at__lte=OuterRef("created_at"),
+                created_at__gte=OuterRef("created_at") - window,
+            )
+        )
+
+    return conversions.filter(
+        created_at__gte=period.start_at, created_at__lt=period.end_at + window
+    ).annotate(personalized=preceded_by(False), control=preceded_by(True))
+
+
+# Groups ----------------------------------------------------------------------------------
+def group_visitors(flagged: QuerySet[Exposure]) -> dict[bool, tuple[int, int]]:
+    """is_control -> (visitors, converted visitors). One query."""
+    totals = flagged.aggregate(
+        personalized_visitors=_visitors(Q(is_control=False)),
+        personalized_converted=_visitors(Q(is_control=False, converted=True)),
+        control_visitors=_visitors(Q(is_control=True)),
+        control_converted=_visitors(Q(is_control=True, converted=True)),
+    )
+    return {
+        False: (totals["personalized_visitors"], totals["personalized_converted"]),
+        True: (totals["control_visitors"], totals["control_converted"]),
+    }
+
+
+def _visitors(condition: Q | None = None) -> Count:
+    """Distinct visitors, among the rows that meet ``condition``."""
+    return Count("visitor_id", distinct=True, filter=condition)
+
+
+def group_orders(
+    exposures: QuerySet[Exposure],
+    conversions: QuerySet[Conversion],
+    window: dt.timedelta,
+    period: Period,
+) -> dict[bool, tuple[int, Decimal]]:
+    """is_control -> (attributed conversions, their revenue). One query."""
+    totals = attributed_conversions(exposures, conversions, window, period).aggregate(
+        personalized_orders=Count("pk", filter=Q(personalized=True)),
+        personalized_revenue=Sum("revenue", filter=Q(personalized=True)),
+        control_orders=Count("pk", filter=Q(control=True)),
+        control_revenue=Sum("revenue", filter=Q(control=True)),
+    )
+    return {
+        False: (totals["personalized_orders"], totals["personalized_revenue"] or Decimal(0)),
+        True: (totals["control_orders"], totals["control_revenue"] or Decimal(0)),
+    }
+
+
+def _group(visitors: int, converted: int, orders: int, revenue: Decimal) -> dict[str, Any]:
+    return {
+        "visitors": visitors,
+        "converted_visitors": converted,
+        "conversion_rate": stats.rate(converted, visitors),
+        "orders": orders,
+        "revenue": _money(revenue),
+        "average_order_value": _money(revenue / orders if orders else Decimal(0)),
+        "revenue_per_visitor": _money(revenue / visitors if visitors else Decimal(0)),
+    }
+
+
+def _money(amount: Decimal) -> str:
+    return str(Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+# Breakdowns ------------------------------------------------------------------------------
+def counts_by(flagged: QuerySet[Exposure], key: Any) -> Counts:
+    """(key value, is_control) -> (visitors, converted visitors); ``key`` is a field name or
+    an expression. One query."""
+    if not isinstance(key, str):
+        flagged, key = flagged.annotate(slice_key=key), "slice_key"
+    rows = flagged.values(key, "is_control").annotate(
+        visitors=_visitors(),
+        converted_visitors=_visitors(Q(converted=True)),
+    )
+    return {
+        (row[key], row["is_control"]): (row["visitors"], row["converted_visitors"]) for row in rows
+    }
+
+
+def _visitor_field(name: str) -> Coalesce:
+    # A subquery rather than a join: an exposure whose Visitor row is not written yet counts,
+    # with "" like a visitor whose value is unknown.
+    row = Visitor.objects.filter(pk=OuterRef("visitor_id")).order_by()
+    value = Subquery(row.values(name)[:1])
+    return Coalesce(value, Value(""))
+
+
+def _both_groups(label: str, counts: Counts) -> list[dict[str, Any]]:
+    keys = {key for key, _ in counts}
+    rows = []
+    for key in keys:
+        p_n, p_conv = counts.get((key, False), (0, 0))
+        c_n, c_conv = counts.get((key, True), (0, 0))
+        rows.append(
+            {
+                label: key or UNKNOWN,
+                "visitors": p_n,
+                "converted_visitors": p_conv,
+                "conversion_rate": stats.rate(p_conv, p_n),
+                "control_visitors": c_n,
+                "control_converted_visitors": c_conv,
+                "control_conversion_rate": stats.rate(c_conv, c_n),
+            }
+        )
+    return _largest_first(rows, label, lambda row: row["visitors"] + row["control_visitors"])
+
+
+def _largest_first(rows: Iterable[dict[str, Any]], label: str, size: Any) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: (-size(row), str(row[label])))
+
+
+def by_content(flagged: QuerySet[Exposure]) -> list[dict[str, Any]]:
+    """Personalized visitors per placement and content, with those who clicked it."""
+    clicks = Event.objects.filter(exposure_id=OuterRef("pk"), kind=Event.CLICK)
+    rows = (
+        flagged.filter(is_control=False)
+        .annotate(clicked=Exists(clicks))
+        .values("placement", "content")
+        .annotate(
+            label=Max("content_label"),
+            visitors=_visitors(),
+            converted_visitors=_visitors(Q(converted=True)),
+            clicked_visitors=_visitors(Q(clicked=True)),
+        )
+    )
+    result = [
+        {
+            "placement": row["placement"],
+            "content": row["content"],
+            "label": row["label"],
+            "visitors": row["visitors"],
+            "converted_visitors": row["converted_visitors"],
+            "conversion_rate": stats.rate(row["converted_visitors"], row["visitors"]),
+            "clicked_visitors": row["clicked_visitors"],
+        }
+        for row in rows
+    ]
+    return sorted(result, key=lambda row: (-row["visitors"], row["placement"], row["content"]))
+
+
+def by_segment(flagged: QuerySet[Exposure]) -> list[dict[str, Any]]:
+    """Personalized visitors per target segment the content was chosen for."""
+    counts = counts_by(flagged.filter(is_control=False), "segment")
+    rows = [
+        {
+            "segment": segment or EVERYONE,
+            "visitors": visitors,
+            "converted_visitors": converted,
+            "conversion_rate": stats.rate(converted, visitors),
+        }
+        for (segment, _), (visitors, converted) in counts.items()
+    ]
+    return _largest_first(rows, "segment", lambda row: row["visitors"])
+
+
+def by_goal(
+    exposures: QuerySet[Exposure],
+    window: dt.timedelta,
+    period: Period,
+    visitors: dict[bool, tuple[int, int]],
+) -> list[dict[str, Any]]:
+    """Per goal name with attributed conversions: each group's visitors who reached it."""
+    rows = (
+        attributed_conversions(exposures, goal_conversions(ANY_GOAL), window, period)
+        .filter(Q(personalized=True) | Q(control=True))
+        .values("goal")
+        .annotate(
+            n_personalized=_visitors(Q(personalized=True)),
+            n_control=_visitors(Q(control=True)),
+        )
+    )
+    p_n, c_n = visitors[False][0], visitors[True][0]
+    result = [
+        {
+            "goal": row["goal"],
+            "personalized_converted_visitors": row["n_personalized"],
+            "personalized_rate": stats.rate(row["n_personalized"], p_n),
+            "control_converted_visitors": row["n_control"],
+            "control_rate": stats.rate(row["n_control"], c_n),
+        }
+        for row in rows
+    ]
+    return _largest_first(
+        result,
+        "goal",
+        lambda row: row["personalized_converted_visitors"] + row["control_converted_visitors"],
+    )
+
+
+def clicks(flagged: QuerySet[Exposure], kind: str | None) -> dict[str, Any]:
+    """Among personalized visitors shown content of ``kind`` (None: any), the conversion rate
+    of those who clicked it against those who did not. One query."""
+    shown = flagged.filter(is_control=False)
+    if kind is not None:
+        shown = shown.filter(kind=kind)
+    clicked_ids = shown.filter(
+        Exists(Event.objects.filter(exposure_id=OuterRef("pk"), kind=Event.CLICK))
+    ).values("visitor_id")
+    # The aggregates' names must differ from the annotations they filter on.
+    totals = shown.aggregate(
+        n_visitors=_visitors(),
+        n_converted=_visitors(Q(converted=True)),
+        n_clicked=_visitors(Q(visitor_id__in=clicked_ids)),
+        n_clicked_converted=_visitors(Q(visitor_id__in=clicked_ids, converted=True)),
+    )
+    clicked = (totals["n_clicked"], totals["n_clicked_converted"])
+    not_clicked = (
+        totals["n_visitors"] - totals["n_clicked"],
+        totals["n_converted"] - totals["n_clicked_converted"],
+    )
+    ratio = None
+    if clicked[0] and not_clicked[0] and not_clicked[1]:
+        ratio = round((clicked[1] / clicked[0]) / (not_clicked[1] / not_clicked[0]), 2)
+    return {
+        "kind": kind or ANY_KIND,
+        "clicked": _visitors_entry(*clicked),
+        "not_clicked": _visitors_entry(*not_clicked),
+        "ratio": ratio,
+    }
+
+
+def _visitors_entry(visitors: int, converted: int) -> dict[str, Any]:
+    return {
+        "visitors": visitors,
+        "converted_visitors": converted,
+        "conversion_rate": stats.rate(converted, visitors),
+    }
+
+
+def daily(flagged: QuerySet[Exposure], period: Period) -> list[dict[str, Any]]:
+    """One entry per day of the period: each group's visitors exposed that day and the rate
+    of those with a conversion attributed to that day's exposures. One query."""
+    day = TruncDate("created_at", tzinfo=timezone.get_default_timezone())
+    counts = counts_by(flagged, day)
+    by_day: dict[dt.date, dict[bool, tuple[int, int]]] = defaultdict(dict)
+    for (value, is_control), numbers in counts.items():
+        if isinstance(value, str):  # some backends return the date as text
+            value = dt.date.fromisoformat(value)
+        by_day[value][is_control] = numbers
+    result = []
+    for date in period.days:
+        p_n, p_conv = by_day[date].get(False, (0, 0))
+        c_n, c_conv = by_day[date].get(True, (0, 0))
+        result.append(
+            {
+                "date": date.isoformat(),
+                "personalized_visitors": p_n,
+                "personalized_converted_visitors": p_conv,
+                "personalized_rate": stats.rate(p_conv, p_n),
+                "control_visitors": c_n,
+                "control_converted_visitors": c_conv,
+                "control_rate": stats.rate(c_conv, c_n),
+            }
+        )
+    return result

@@ -1,0 +1,445 @@
+"""The conversion report's admin page, its CSV, and who may see them."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.html import escape
+
+from personalization.models import Conversion, Event, Exposure, Visitor
+from personalization.reports import charts
+from personalization.reports.views import neutralize
+
+pytestmark = pytest.mark.django_db
+
+SHOWN_AT = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+PERIOD = {"start": "2026-11-01", "end": "2026-11-02"}
+EVIL_PLACEMENT = '=HYPERLINK("http://evil")'
+EVIL_CONTENT = "-2+3"
+EVIL_LABEL = "<script>alert(1)</script>"
+EVIL_SEGMENT = "@cmd"
+EVIL_SOURCE = "+SUM(A1)"
+HTML_PLACEMENT = "<i>hero</i>"
+SVG_TAGS = {"svg", "title", "desc", "g", "line", "polyline", "circle", "rect", "text"}
+
+
+@pytest.fixture
+def staff(client, clock):
+    user = get_user_model().objects.create_user("boss", "boss@example.com", "pw", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def shop():
+    """Four personalized visitors (two orders: 30 and 50) and four in control (one order: 20).
+
+    Personalized: every one saw the home banner and recommendations; p1 clicked a
+    recommendation and bought, p2 bought without clicking, p3 and p4 did not buy; p3 and p4
+    also saw content whose names try to inject HTML and formulas.
+    """
+
+    def visitor(name: str, *, control: bool = False, **fields) -> Visitor:
+        values = {"first_source": "search", "latest_source": "search", "country_code": "DE"}
+        values.update(fields)
+        return Visitor.objects.create(
+            id=name,
+            first_seen=SHOWN_AT,
+            last_seen=SHOWN_AT,
+            in_control_group=control,
+            **values,
+        )
+
+    def exposure(who: Visitor, placement: str, **fields) -> Exposure:
+        values = {
+            "kind": Exposure.BANNER,
+            "content": "banner:1",
+            "content_label": "Winter sale",
+            "segment": "returning",
+            "is_control": who.in_control_group,
+            "created_at": SHOWN_AT,
+        }
+        values.update(fields)
+        return Exposure.objects.create(visitor=who, placement=placement, **values)
+
+    def order(who: Visitor, number: str, total: str, hours: int) -> None:
+        Conversion.objects.create(
+            visitor=who,
+            kind=Conversion.PURCHASE,
+            goal="purchase",
+            order_id=number,
+            revenue=Decimal(total),
+            currency="EUR",
+            is_control=who.in_control_group,
+            created_at=SHOWN_AT + dt.timedelta(hours=hours),
+        )
+
+    people = [visitor(f"p{n}") for n in range(1, 4)]
+    people.append(visitor("p4", first_source=EVIL_SOURCE, country_code="GB"))
+    for person in people:
+        exposure(person, "home-hero")
+        shown = exposure(
+            person,
+            "product-recs",
+            kind=Exposure.RECOMMENDATION,
+            content="strategy:trending",
+            content_label="Trending now",
+            segment="",
+        )
+        if person.id == "p1":
+            Event.objects.create(visitor=person, exposure=shown, kind=Event.CLICK)
+    exposure(
+        people[3],
+        EVIL_PLACEMENT,
+        content=EVIL_CONTENT,
+        content_label=EVIL_LABEL,
+        segment=EVIL_SEGMENT,
+    )
+    exposure(people[2], HTML_PLACEMENT)
+    order(people[0], "A-1", "30.00", 1)
+    order(people[1], "A-2", "50.00", 2)
+
+    control = [visitor(f"c{n}", control=True) for n in range(1, 5)]
+    for person in control:
+        exposure(person, "home-hero", content="default", content_label="", segment="")
+    order(control[0], "A-3", "20.00", 1)
+    Conversion.objects.create(
+        visitor=control[1], kind=Conversion.LEAD, goal="newsletter_signup", is_control=True,
+        created_at=SHOWN_AT + dt.timedelta(hours=3),
+    )  # fmt: skip
+
+
+def url(**params) -> str:
+    from django.utils.http import urlencode
+
+    query = urlencode(params)
+    return reverse("admin:personalization_report") + (f"?{query}" if query else "")
+
+
+def headline_cells(body: str, label: str) -> tuple[str, str]:
+    match = re.search(
+        rf'<th scope="row">{label}</th><td class="pzn-num">([^<]*)</td>'
+        r'<td class="pzn-num">([^<]*)</td>',
+        body,
+    )
+    assert match, f"no headline row {label!r}"
+    return match.group(1), match.group(2)
+
+
+def csv_rows(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+# The page -----------------------------------------------------------------------------------
+
+
+def test_the_report_lives_under_the_apps_admin_url():
+    assert reverse("admin:personalization_report") == "/admin/personalization/report/"
+
+
+def test_staff_see_the_headline_numbers_of_both_groups(staff, shop):
+    response = staff.get(url(**PERIOD))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert headline_cells(body, "Visitors") == ("4", "4")
+    assert headline_cells(body, "Converted visitors") == ("2", "1")
+    assert headline_cells(body, "Conversion rate") == ("50.00%", "25.00%")
+    assert headline_cells(body, "Orders") == ("2", "1")
+    assert headline_cells(body, "Revenue") == ("80.00", "20.00")
+    assert headline_cells(body, "Average order value") == ("40.00", "20.00")
+    assert headline_cells(body, "Revenue per visitor") == ("20.00", "5.00")
+    # 50% against 25%: the personalized rate is twice control's.
+    assert "+100.0%" in body
+    assert "95% CI" in body and "p = " in body
+    assert "two-proportion z-test" in body  # the method, from the report itself
+    assert "within 7 days" in body  # the attribution window, from the report
+
+
+def test_the_page_draws_both_charts_as_inline_svg_with_accessible_names(staff, shop):
+    body = staff.get(url(**PERIOD)).content.decode()
+    charts_found = re.findall(r"<svg [^>]*class=\"pzn-chart pzn-chart-(\w+)\"[^>]*>", body)
+    assert charts_found == ["daily", "placement"]
+    for tag in re.findall(r"<svg [^>]*pzn-chart[^>]*>", body):
+        assert 'role="img"' in tag and 'aria-label="' in tag
+    assert "<title" in body and "<polyline" in body and "<rect" in body
+    # Both series, both placements; no script or stylesheet from elsewhere.
+    assert body.count('class="pzn-line pzn-stroke pzn-personalized"') == 1
+    assert body.count('class="pzn-line pzn-stroke pzn-control"') == 1
+    assert "home-hero: personalized 50%, control 25%" in body
+    # Nothing is loaded from elsewhere, and no script is the report's own.
+    sources = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]*)"', body)
+    assert sources and all(source.startswith("/static/admin/") for source in sources)
+
+
+def test_the_breakdowns_and_the_click_sentence(staff, shop):
+    body = staff.get(url(**PERIOD)).content.decode()
+    for table in ["by-placement", "by-content", "by-segment", "by-referrer", "by-country"]:
+        assert f'id="pzn-{table}"' in body
+    assert 'id="pzn-by-goal"' in body and "newsletter_signup" in body
+    assert "Winter sale" in body and "Trending now" in body and "returning" in body
+    # p1 clicked and bought (100%); p2-p4 did not click, one of three bought (33.33%).
+    assert (
+        "Visitors who clicked a recommendation converted at 3.0× the rate of those who did "
+        "not (100.00% vs 33.33%)." in body
+    )
+
+
+def test_without_clicks_the_sentence_says_so(staff, shop):
+    Event.objects.all().delete()
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert "No clicks on a recommendation yet." in body
+    assert "converted at" not in body
+
+
+def test_small_groups_get_a_not_enough_data_notice(staff, shop, settings):
+    assert "Not enough data yet" in staff.get(url(**PERIOD)).content.decode()
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "REPORT_MIN_VISITORS": 4,
+        "REPORT_MIN_CONVERSIONS": 1,
+    }
+    assert "Not enough data yet" not in staff.get(url(**PERIOD)).content.decode()
+
+
+def test_an_empty_period_renders_with_empty_charts(staff):
+    response = staff.get(url(**PERIOD))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "No visitors in this period yet." in body
+    assert "No placement was shown in this period." in body
+    assert "No clicks on a recommendation yet." in body
+    assert headline_cells(body, "Visitors") == ("0", "0")
+
+
+def test_the_form_offers_presets_and_the_goals_recorded(staff, shop):
+    body = staff.get(url(**PERIOD)).content.decode()
+    today = dt.date(2026, 11, 2)  # the clock fixture's day, Berlin time
+    for days in (7, 30, 90):
+        start = today - dt.timedelta(days=days - 1)
+        assert f"?start={start.isoformat()}&amp;end={today.isoformat()}&amp;goal=purchase" in body
+    assert '<option value="purchase" selected>' in body
+    assert '<option value="newsletter_signup">' in body
+    assert 'value="2026-11-01"' in body and 'value="2026-11-02"' in body
+
+
+def test_another_goal_changes_the_numbers(staff, shop):
+    body = staff.get(url(goal="newsletter_signup", **PERIOD)).content.decode()
+    assert headline_cells(body, "Converted visitors") == ("0", "1")
+    assert '<option value="newsletter_signup" selected>' in body
+
+
+def test_names_from_the_data_are_escaped_in_the_page_and_the_svg(staff, shop):
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert EVIL_LABEL not in body
+    assert escape(EVIL_LABEL) in body
+    assert HTML_PLACEMENT not in body
+    svgs = re.findall(r'<svg [^>]*class="pzn-chart.*?</svg>', body, flags=re.DOTALL)
+    assert len(svgs) == 2
+    placement_svg = svgs[1]
+    assert escape(HTML_PLACEMENT) in placement_svg
+    assert escape('=HYPERLINK("http://') in placement_svg  # quotes too: text in attributes
+    for svg in svgs:
+        assert set(re.findall(r"<([a-zA-Z][\w-]*)", svg)) <= SVG_TAGS
+
+
+def test_the_chart_helpers_escape_what_they_are_given():
+    placement = '<a href="x">"hi"</a>'
+    svg = charts.placement_rate_chart(
+        [
+            {
+                "placement": placement,
+                "visitors": 10,
+                "converted_visitors": 1,
+                "conversion_rate": 10.0,
+                "control_visitors": 5,
+                "control_converted_visitors": 0,
+                "control_conversion_rate": 0.0,
+            }
+        ]
+    )
+    assert placement not in svg and "<a " not in svg
+    assert escape(placement) in svg
+    line = charts.daily_rate_chart(
+        [
+            {
+                "date": "<b>2026-11-01</b>",
+                "personalized_visitors": 3,
+                "personalized_rate": 33.33,
+                "control_visitors": 0,
+                "control_rate": 0.0,
+            }
+        ]
+    )
+    assert "<b>" not in line and escape("<b>2026-11-01</b>") in line
+    # A day without control visitors is a gap, not a zero: no control line, one point.
+    assert "pzn-line pzn-stroke pzn-control" not in line
+
+
+# Who may see it -----------------------------------------------------------------------------
+
+
+def test_the_admin_index_links_to_the_report(staff):
+    body = staff.get(reverse("admin:index")).content.decode()
+    assert 'href="/admin/personalization/report/"' in body
+    assert "Conversion report" in body
+
+
+def test_the_report_cannot_be_added_changed_or_deleted(staff):
+    body = staff.get(reverse("admin:index")).content.decode()
+    assert 'href="/admin/personalization/report/add/"' not in body
+    assert staff.get("/admin/personalization/report/add/").status_code == 404
+
+
+def test_anonymous_visitors_are_sent_to_the_admin_login(client):
+    response = client.get(url(**PERIOD))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+    csv_response = client.get(url(format="csv", **PERIOD))
+    assert csv_response.status_code == 302
+    assert csv_response["Location"].startswith(reverse("admin:login"))
+
+
+def test_users_who_are_not_staff_are_sent_to_the_admin_login(client, shop):
+    user = get_user_model().objects.create_user("shopper", "s@example.com", "pw")
+    client.force_login(user)
+    for params in (PERIOD, {"format": "csv", **PERIOD}):
+        response = client.get(url(**params))
+        assert response.status_code in (302, 403)
+        assert "Visitors" not in response.content.decode()
+        if response.status_code == 302:
+            assert response["Location"].startswith(reverse("admin:login"))
+
+
+# CSV ----------------------------------------------------------------------------------------
+
+
+def test_the_csv_is_an_attachment_named_after_the_period(staff, shop):
+    response = staff.get(url(format="csv", **PERIOD))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"] == (
+        'attachment; filename="personalization-report-2026-11-01-2026-11-02.csv"'
+    )
+
+
+def test_the_csv_holds_the_headline_lift_and_every_breakdown(staff, shop):
+    rows = csv_rows(staff.get(url(format="csv", **PERIOD)))
+    assert rows[1][:5] == ["report", "2026-11-01", "2026-11-02", "purchase", "7"]
+    assert ["headline", "visitors", "4", "4"] in rows
+    assert ["headline", "conversion_rate", "50.0", "25.0"] in rows
+    assert ["headline", "revenue", "80.00", "20.00"] in rows
+    lift = next(row for row in rows if row[:1] == ["lift"])
+    assert float(lift[1]) == pytest.approx(1.0)
+    sections = {row[0] for row in rows if row}
+    assert {
+        "by_placement",
+        "by_content",
+        "by_segment",
+        "by_referrer",
+        "by_country",
+        "by_goal",
+        "clicks",
+        "clicks_any",
+        "daily",
+    } <= sections
+    home = next(row for row in rows if row[:2] == ["by_placement", "home-hero"])
+    assert home[2:] == ["4", "2", "50.0", "4", "1", "25.0"]
+    assert ["by_country", "GB", "1", "0", "0.0", "0", "0", "0.0"] in rows
+    assert ["clicks", "recommendation", "ratio", "3.0", "", ""] in rows
+    daily = [row for row in rows if row and row[0] == "daily"]
+    assert [row[1] for row in daily] == ["2026-11-01", "2026-11-02"]
+    # Each section starts with its own header row.
+    assert [
+        "section",
+        "placement",
+        "content",
+        "label",
+        "visitors",
+        "converted_visitors",
+        "conversion_rate",
+        "clicked_visitors",
+    ] in rows
+
+
+def test_the_csv_neutralizes_cells_that_a_spreadsheet_would_run(staff, shop):
+    text = staff.get(url(format="csv", **PERIOD)).content.decode()
+    rows = csv_rows(staff.get(url(format="csv", **PERIOD)))
+    cells = [cell for row in rows for cell in row]
+    for evil in (EVIL_PLACEMENT, EVIL_CONTENT, EVIL_SEGMENT, EVIL_SOURCE):
+        assert "'" + evil in cells
+        assert evil not in cells
+    assert EVIL_LABEL in cells  # not a formula: text stays as it is in a CSV
+    # No cell of the file starts a formula.
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "@", "\t", "\r")]
+    assert "\n=" not in text and ",=" not in text
+
+
+def test_neutralize_changes_only_text():
+    assert neutralize("=1+1") == "'=1+1"
+    assert neutralize("-2+3") == "'-2+3"
+    assert neutralize("\tx") == "'\tx"
+    assert neutralize("\rx") == "'\rx"
+    assert neutralize("＝1") == "'＝1"
+    assert neutralize("home-hero") == "home-hero"
+    assert neutralize(-0.2) == -0.2
+    assert neutralize(Decimal("-5.00")) == Decimal("-5.00")
+    assert neutralize(None) == ""
+
+
+def test_a_negative_lift_stays_a_number_in_the_csv(staff, shop):
+    # Make control win: three more control orders.
+    for n, name in enumerate(["c2", "c3", "c4"]):
+        Conversion.objects.create(
+            visitor_id=name, kind=Conversion.PURCHASE, goal="purchase", order_id=f"B-{n}",
+            revenue=Decimal("10.00"), is_control=True, created_at=SHOWN_AT + dt.timedelta(hours=1),
+        )  # fmt: skip
+    rows = csv_rows(staff.get(url(format="csv", **PERIOD)))
+    lift = next(row for row in rows if row[:1] == ["lift"])
+    assert float(lift[1]) == pytest.approx(-0.5)
+    assert lift[1].startswith("-")
+
+
+# Bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"start": "2026-11-05", "end": "2026-11-01"}, "is after the end"),
+        ({"start": "yesterday", "end": "2026-11-01"}, "is not a date in the form YYYY-MM-DD"),
+        ({"start": "2026-02-30", "end": "2026-03-01"}, "is not a date in the form YYYY-MM-DD"),
+    ],
+)
+def test_a_bad_period_is_explained_with_400(staff, params, message):
+    response = staff.get(url(**params))
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert '<p class="errornote" role="alert">' in body and message in body
+    assert '<form method="get" class="pzn-filter"' in body  # to correct it
+    assert 'id="pzn-headline"' not in body
+    csv_response = staff.get(url(format="csv", **params))
+    assert csv_response.status_code == 400
+    assert message in csv_response.content.decode()
+    assert not csv_response["Content-Type"].startswith("text/csv")
+    json_response = staff.get(url(format="json", **params))
+    assert json_response.status_code == 400
+    assert message in json_response.json()["error"]
+
+
+def test_an_unknown_format_is_refused(staff):
+    response = staff.get(url(format="xlsx", **PERIOD))
+    assert response.status_code == 400
+    assert "Unknown format" in response.content.decode()
+
+
+def test_the_json_flavour_is_the_report(staff, shop):
+    data = staff.get(url(format="json", **PERIOD)).json()
+    assert data["personalized"]["conversion_rate"] == 50.0
+    assert data["control"]["revenue"] == "20.00"
