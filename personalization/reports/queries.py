@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -61,6 +63,22 @@ Counts = dict[tuple[Hashable, bool], tuple[int, int]]
 
 def build_report(period: Period, goal: str = PURCHASE) -> dict[str, Any]:
     """The report for ``period`` and ``goal`` as the JSON-ready dict of the contract."""
+    with analytic_session():
+        return _build_report(period, goal)
+
+
+@contextmanager
+def analytic_session() -> Iterator[None]:
+    """One read transaction for the report; on PostgreSQL without JIT compilation, which
+    costs more (0.5–0.8 s a query, measured) than the report's queries save by it."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+def _build_report(period: Period, goal: str) -> dict[str, Any]:
     window_days = app_settings.ATTRIBUTION_WINDOW_DAYS
     window = dt.timedelta(days=window_days)
     exposures = population(period)
