@@ -118,7 +118,7 @@ class VisitorMiddleware:
             if visitor.is_tracked:
                 self.record_product_page(request, response, visitor)
                 self.link_logged_in_user(request, visitor)
-                tracking.flush_exposures(request)
+                self.flush_exposures(request)
                 self.save(visitor, response)
             elif visitor.opted_out and app_settings.COOKIE_NAME in request.COOKIES:
                 storage.delete_visitor_cookie(response)
@@ -153,6 +153,13 @@ class VisitorMiddleware:
             return
         if visitor.user_id != wrapped.pk:
             storage.attach_user(visitor, wrapped)
+
+    def flush_exposures(self, request: HttpRequest) -> None:
+        """Write the page's exposures; losing them must not lose the profile too."""
+        try:
+            tracking.flush_exposures(request)
+        except Exception:
+            logger.exception("personalization: could not write this page's exposures")
 
     def save(self, visitor: VisitorProfile, response: HttpResponseBase) -> None:
         data = visitor._data
