@@ -62,3 +62,31 @@ def make_product(db):
         return Product.objects.create(category=cat, **values)
 
     return make
+
+
+@pytest.fixture
+def demo(settings, tmp_path):
+    """Requests go to the demo shop's URLs, templates and middleware, with the demo GeoIP
+    database and nobody held out (tests that need a holdout set it)."""
+    from personalization.testutils import DEMO_GEOIP_RECORDS, write_geoip_database
+    from shop_demo import settings as demo_settings
+
+    geoip = tmp_path / "demo-geoip.mmdb"
+    write_geoip_database(geoip, DEMO_GEOIP_RECORDS)
+    settings.ROOT_URLCONF = "shop_demo.urls"
+    settings.TEMPLATES = demo_settings.TEMPLATES
+    settings.MIDDLEWARE = demo_settings.MIDDLEWARE
+    settings.STATIC_URL = "/static/"
+    settings.MEDIA_URL = "/media/"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PERSONALIZATION = {
+        **demo_settings.PERSONALIZATION,
+        "GEOIP_PATH": str(geoip),
+        "TRUSTED_PROXY_COUNT": 0,
+        "CONTROL_GROUP_PERCENT": 0,
+    }
+    return settings

@@ -8,38 +8,10 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from personalization.testutils import DEMO_IPS, write_geoip_database
+from personalization.testutils import DEMO_IPS
 from tests.conftest import BROWSER_UA
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def demo(settings, tmp_path):
-    """Run requests against the demo shop's URLs, templates and middleware."""
-    from shop_demo import settings as demo_settings
-
-    geoip = tmp_path / "demo-geoip.mmdb"
-    from personalization.testutils import DEMO_GEOIP_RECORDS
-
-    write_geoip_database(geoip, DEMO_GEOIP_RECORDS)
-    settings.ROOT_URLCONF = "shop_demo.urls"
-    settings.TEMPLATES = demo_settings.TEMPLATES
-    settings.MIDDLEWARE = demo_settings.MIDDLEWARE
-    settings.STATIC_URL = "/static/"
-    settings.MEDIA_URL = "/media/"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PERSONALIZATION = {
-        **demo_settings.PERSONALIZATION,
-        "GEOIP_PATH": str(geoip),
-        "TRUSTED_PROXY_COUNT": 0,
-        "CONTROL_GROUP_PERCENT": 0,
-    }
-    return settings
 
 
 @pytest.fixture

@@ -13,37 +13,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from personalization.testutils import DEMO_GEOIP_RECORDS, DEMO_IPS, write_geoip_database
+from personalization.testutils import DEMO_IPS
 from shop_demo import simulation as sim
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def demo(settings, tmp_path):
-    """Requests go to the demo shop's URLs, templates and middleware (as in
-    tests/test_demo_shop.py), with the demo GeoIP database."""
-    from shop_demo import settings as demo_settings
-
-    geoip = tmp_path / "demo-geoip.mmdb"
-    write_geoip_database(geoip, DEMO_GEOIP_RECORDS)
-    settings.ROOT_URLCONF = "shop_demo.urls"
-    settings.TEMPLATES = demo_settings.TEMPLATES
-    settings.MIDDLEWARE = demo_settings.MIDDLEWARE
-    settings.STATIC_URL = "/static/"
-    settings.MEDIA_URL = "/media/"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.PERSONALIZATION = {
-        **demo_settings.PERSONALIZATION,
-        "GEOIP_PATH": str(geoip),
-        "TRUSTED_PROXY_COUNT": 0,
-        "CONTROL_GROUP_PERCENT": 0,
-    }
-    return settings
 
 
 @pytest.fixture
