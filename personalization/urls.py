@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .api import offers, reports, views
+from .api import offers, reports, schema, views
 
 app_name = "personalization"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/signup/", offers.SignupView.as_view(), name="api-signup"),
     path("api/events/", offers.EventsView.as_view(), name="api-events"),
     path("api/report/", reports.ReportView.as_view(), name="api-report"),
+    path("api/schema/", schema.PersonalizationSchemaView.as_view(), name="api-schema"),
 ]

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from ..models import Event, Exposure
 from ..profiling.visitor import VisitorProfile
 from ..signups import belongs_to, sign_up
+from .schema import OBJECT, schema_for
 from .serializers import EventSerializer, SignupOfferSerializer, SignupRequestSerializer
 from .throttles import EventsThrottle, SignupThrottle
 
@@ -56,6 +57,10 @@ class SignupView(VisitorAPIView):
 
     authentication_classes = [CsrfEnforcingAuthentication]
     throttle_classes = [SignupThrottle]
+    schema = schema_for(
+        request=SignupRequestSerializer,
+        responses={200: SignupOfferSerializer, 201: SignupOfferSerializer, 400: OBJECT},
+    )
     parser_classes = [JSONParser, FormParser]
 
     def post(self, request: Request) -> Response:
@@ -86,6 +91,7 @@ class EventsView(VisitorAPIView):
 
     authentication_classes: list[Any] = []
     throttle_classes = [EventsThrottle]
+    schema = schema_for(request=EventSerializer, responses={204: None, 400: OBJECT})
     parser_classes = [JSONParser, PlainTextJSONParser]
 
     def post(self, request: Request) -> Response:

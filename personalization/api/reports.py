@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from ..models import Conversion
 from ..reports.period import PeriodError, parse_period
 from ..reports.queries import PURCHASE, build_report
+from .schema import OBJECT, report_parameters, schema_for
 
 MAX_GOAL_LENGTH = Conversion._meta.get_field("goal").max_length
 
@@ -20,6 +21,8 @@ MAX_GOAL_LENGTH = Conversion._meta.get_field("goal").max_length
 class ReportView(APIView):
     """``GET ?start=YYYY-MM-DD&end=YYYY-MM-DD&goal=`` → the report as JSON; 400 for a period
     or goal that cannot be used. Staff only."""
+
+    schema = schema_for(responses={200: OBJECT, 400: OBJECT}, parameters=report_parameters())
 
     permission_classes = [IsAdminUser]
     renderer_classes = [JSONRenderer]

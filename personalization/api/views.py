@@ -15,6 +15,7 @@ from .. import coupons, signups
 from ..models import Visitor
 from ..profiling import storage
 from ..profiling.visitor import VisitorProfile
+from .schema import OBJECT, schema_for
 from .serializers import CouponSerializer, SignupRecordSerializer
 
 
@@ -24,6 +25,8 @@ def _iso(timestamp: float) -> str:
 
 class MeView(APIView):
     """``GET``: everything stored about the calling visitor. ``DELETE``: forget it all."""
+
+    schema = schema_for(responses={200: OBJECT, 204: None})
 
     permission_classes = [AllowAny]
 
