@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "VISITOR_RETENTION_DAYS": 395,
     # The conversion report: the longest period it covers, in days, and the smallest groups
     # (visitors, and visitors who converted, in each group) whose lift it calls conclusive.
+    # On PostgreSQL, a report that runs longer than this is cancelled (a 503 with a message).
+    "REPORT_TIMEOUT_SECONDS": 30,
     "REPORT_MAX_DAYS": 366,
     "REPORT_MIN_VISITORS": 100,
     "REPORT_MIN_CONVERSIONS": 5,

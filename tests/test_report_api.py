@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -165,3 +166,28 @@ def test_a_bad_period_is_a_400_that_says_why(staff, query, detail):
     response = staff.get(REPORT, query)
     assert response.status_code == 400
     assert response.json() == {"detail": detail}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statement_timeout is PostgreSQL's")
+def test_a_report_that_takes_too_long_is_cancelled_with_a_503(settings):
+    import uuid
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    Exposure.objects.bulk_create(
+        Exposure(
+            id=uuid.uuid4(), visitor_id=f"v{i % 5000}", placement="home-hero", kind="banner",
+            content="banner:1", is_control=i % 10 == 0, created_at=now - dt.timedelta(hours=i % 48),
+        )
+        for i in range(40_000)
+    )  # fmt: skip
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "REPORT_TIMEOUT_SECONDS": 0.001}
+    staff = get_user_model().objects.create_user("boss", "b@example.com", "pw", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    response = client.get("/personalization/api/report/")
+    assert response.status_code == 503
+    assert "shorter period" in response.json()["detail"]
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "REPORT_TIMEOUT_SECONDS": 60}
+    assert client.get("/personalization/api/report/").status_code == 200

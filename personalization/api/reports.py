@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from ..models import Conversion
 from ..reports.period import PeriodError, parse_period
-from ..reports.queries import PURCHASE, build_report
+from ..reports.queries import PURCHASE, ReportTimeout, build_report
 from .schema import OBJECT, report_parameters, schema_for
 
 MAX_GOAL_LENGTH = Conversion._meta.get_field("goal").max_length
@@ -37,4 +37,8 @@ class ReportView(APIView):
         if len(goal) > MAX_GOAL_LENGTH:
             detail = _("A goal name has at most %(max)d characters.") % {"max": MAX_GOAL_LENGTH}
             return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(build_report(period, goal))
+        try:
+            return Response(build_report(period, goal))
+        except ReportTimeout:
+            detail = _("This report takes too long to compute; choose a shorter period.")
+            return Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -21,7 +21,7 @@ from ..models import Conversion
 from ..models.measurement import Report
 from . import charts
 from .period import Period, PeriodError, parse_period
-from .queries import ANY_GOAL, build_report
+from .queries import ANY_GOAL, ReportTimeout, build_report
 from .queries import PURCHASE as PURCHASE_GOAL
 
 TEMPLATE = "admin/personalization/report.html"
@@ -65,7 +65,16 @@ def report_view(
         context = _page_context(request, site, model_admin, goal=goal, error=message)
         return TemplateResponse(request, TEMPLATE, context, status=400)
 
-    report = build_report(period, goal=goal)
+    try:
+        report = build_report(period, goal=goal)
+    except ReportTimeout:
+        message = _("This report takes too long to compute; choose a shorter period.")
+        if output == "json":
+            return JsonResponse({"error": message}, status=503)
+        if output == "csv":
+            return HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        context = _page_context(request, site, model_admin, goal=goal, error=str(message))
+        return TemplateResponse(request, TEMPLATE, context, status=503)
     if output == "json":
         return JsonResponse(report)
     if output == "csv":
