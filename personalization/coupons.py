@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import Coupon, ReferralCode
+from .money import parse_amount
 
 # 32 symbols without the look-alikes 0/O and 1/I: 5 bits each.
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -184,7 +185,7 @@ def discount(
     A coupon limited to products counts only the matching ``(product_pk, quantity,
     unit_price)`` lines, and raises CouponError("not-applicable") when none match.
     """
-    base = _money(subtotal)
+    base = parse_amount(subtotal)
     if coupon.product_ids:
         base = min(base, _matching_total(coupon, lines or ()))
     percent = coupon.kind == Coupon.PERCENT
@@ -197,17 +198,7 @@ def _matching_total(coupon: Coupon, lines: Iterable[tuple[Any, Any, Any]]) -> De
     matching = [(quantity, unit_price) for pk, quantity, unit_price in lines if str(pk) in wanted]
     if not matching:
         raise CouponError("not-applicable")
-    return sum((int(quantity) * _money(price) for quantity, price in matching), Decimal(0))
-
-
-def _money(value: Any) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        raise ValueError(f"Not an amount of money: {value!r}.") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"Not an amount of money: {value!r}.")
-    return amount
+    return sum((int(quantity) * parse_amount(price) for quantity, price in matching), Decimal(0))
 
 
 def for_visitor(visitor_id: str) -> list[Coupon]:

@@ -6,12 +6,13 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from .money import AmountError, parse_amount
 from .products import get_adapter
 from .profiling import storage
 from .profiling.visitor import VisitorProfile
@@ -171,11 +172,10 @@ def goal(request: HttpRequest, name: str, *, kind: str | None = None) -> Any:
 
 def _money(value: Any, what: str) -> Decimal:
     try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError):
-        raise TrackingError(f"{what} must be a number, not {value!r}.") from None
-    if not amount.is_finite() or amount < 0:
-        raise TrackingError(f"{what} must be zero or more, not {value!r}.")
+        amount = parse_amount(value)
+    except AmountError as exc:
+        expected = "a number" if exc.reason == "not-a-number" else "zero or more"
+        raise TrackingError(f"{what} must be {expected}, not {value!r}.") from None
     return amount.quantize(Decimal("0.01"))
 
 

@@ -90,3 +90,18 @@ def demo(settings, tmp_path):
         "CONTROL_GROUP_PERCENT": 0,
     }
     return settings
+
+
+@pytest.fixture
+def unreachable_cache(settings):
+    """Profiles go to a Redis cache nobody listens on: every cache call fails."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "broken": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        },
+    }
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CACHE_ALIAS": "broken"}
+    return settings

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .visitors import Visitor
+from .visitors import Visitor, loose_link
 
 
 class Exposure(models.Model):
@@ -27,15 +27,7 @@ class Exposure(models.Model):
     ]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # Rows are written before the visitor's own row may exist (first request), hence no
-    # database constraint; the ORM still cascades deletes and follows the relation.
-    visitor = models.ForeignKey(
-        Visitor,
-        verbose_name=_("visitor"),
-        on_delete=models.CASCADE,
-        db_constraint=False,
-        related_name="exposures",
-    )
+    visitor = loose_link(Visitor, "exposures")
     placement = models.CharField(_("placement"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES)
     content = models.CharField(
@@ -80,22 +72,8 @@ class Event(models.Model):
         (POPUP_DISMISSED, _("popup dismissed")),
     ]
 
-    visitor = models.ForeignKey(
-        Visitor,
-        verbose_name=_("visitor"),
-        on_delete=models.CASCADE,
-        db_constraint=False,
-        related_name="events",
-    )
-    exposure = models.ForeignKey(
-        Exposure,
-        verbose_name=_("exposure"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_constraint=False,
-        related_name="events",
-    )
+    visitor = loose_link(Visitor, "events")
+    exposure = loose_link(Exposure, "events", _("exposure"), optional=True)
     kind = models.CharField(_("kind"), max_length=20, choices=KIND_CHOICES)
     product_id = models.CharField(_("product"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("at"), default=timezone.now)
@@ -126,13 +104,7 @@ class Conversion(models.Model):
         (OTHER, _("other goal")),
     ]
 
-    visitor = models.ForeignKey(
-        Visitor,
-        verbose_name=_("visitor"),
-        on_delete=models.CASCADE,
-        db_constraint=False,
-        related_name="conversions",
-    )
+    visitor = loose_link(Visitor, "conversions")
     kind = models.CharField(_("kind"), max_length=16, choices=KIND_CHOICES)
     goal = models.CharField(_("goal"), max_length=100)
     # NULL for goals, so the unique constraint holds only for orders.
@@ -142,15 +114,7 @@ class Conversion(models.Model):
     )
     currency = models.CharField(_("currency"), max_length=3, blank=True)
     items = models.JSONField(_("items"), default=list, blank=True)
-    exposure = models.ForeignKey(
-        Exposure,
-        verbose_name=_("clicked content"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_constraint=False,
-        related_name="conversions",
-    )
+    exposure = loose_link(Exposure, "conversions", _("clicked content"), optional=True)
     is_control = models.BooleanField(_("control group"), default=False)
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 

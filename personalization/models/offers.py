@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .visitors import Visitor
+from .visitors import Visitor, loose_link
 
 
 class Coupon(models.Model):
@@ -42,15 +42,7 @@ class Coupon(models.Model):
     )
     source = models.CharField(_("source"), max_length=20, choices=SOURCE_CHOICES)
     email = models.EmailField(_("email"), blank=True)
-    visitor = models.ForeignKey(
-        Visitor,
-        verbose_name=_("visitor"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_constraint=False,
-        related_name="coupons",
-    )
+    visitor = loose_link(Visitor, "coupons", optional=True)
     referral = models.ForeignKey(
         "ReferralCode",
         verbose_name=_("referral"),
@@ -106,15 +98,7 @@ class Signup(models.Model):
     """An email address a visitor gave, with their consent, in exchange for a coupon."""
 
     email = models.EmailField(_("email"))
-    visitor = models.ForeignKey(
-        Visitor,
-        verbose_name=_("visitor"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        db_constraint=False,
-        related_name="signups",
-    )
+    visitor = loose_link(Visitor, "signups", optional=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),

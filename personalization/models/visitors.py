@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -70,3 +72,21 @@ class Visitor(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+def loose_link(
+    to: Any, related_name: str, verbose_name: Any = None, *, optional: bool = False
+) -> models.ForeignKey:
+    """A foreign key without a database constraint: exposures, events, conversions and offers
+    are written before the visitor's own row may exist (a first request), and logs must not
+    wait on the row they point at. The ORM still follows the relation and applies on_delete:
+    required links cascade, optional ones are cleared."""
+    return models.ForeignKey(
+        to,
+        verbose_name=verbose_name if verbose_name is not None else _("visitor"),
+        null=optional,
+        blank=optional,
+        on_delete=models.SET_NULL if optional else models.CASCADE,
+        db_constraint=False,
+        related_name=related_name,
+    )

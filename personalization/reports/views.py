@@ -360,18 +360,19 @@ def _number(value: Any) -> Any:
     return value
 
 
+# The columns of a breakdown that compares the two groups.
+BOTH_GROUPS = (
+    "visitors",
+    "converted_visitors",
+    "conversion_rate",
+    "control_visitors",
+    "control_converted_visitors",
+    "control_conversion_rate",
+)
 TABLES: Sequence[tuple[str, Sequence[str]]] = (
     (
         "by_placement",
-        (
-            "placement",
-            "visitors",
-            "converted_visitors",
-            "conversion_rate",
-            "control_visitors",
-            "control_converted_visitors",
-            "control_conversion_rate",
-        ),
+        ("placement", *BOTH_GROUPS),
     ),
     (
         "by_content",
@@ -388,27 +389,11 @@ TABLES: Sequence[tuple[str, Sequence[str]]] = (
     ("by_segment", ("segment", "visitors", "converted_visitors", "conversion_rate")),
     (
         "by_referrer",
-        (
-            "source",
-            "visitors",
-            "converted_visitors",
-            "conversion_rate",
-            "control_visitors",
-            "control_converted_visitors",
-            "control_conversion_rate",
-        ),
+        ("source", *BOTH_GROUPS),
     ),
     (
         "by_country",
-        (
-            "country",
-            "visitors",
-            "converted_visitors",
-            "conversion_rate",
-            "control_visitors",
-            "control_converted_visitors",
-            "control_conversion_rate",
-        ),
+        ("country", *BOTH_GROUPS),
     ),
     (
         "by_goal",
