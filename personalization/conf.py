@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     # On PostgreSQL, a report that runs longer than this is cancelled (a 503 with a message).
     "REPORT_TIMEOUT_SECONDS": 30,
     "REPORT_MAX_DAYS": 366,
+    "REPORT_ROLLUPS": True,
     "REPORT_MIN_VISITORS": 100,
     "REPORT_MIN_CONVERSIONS": 5,
 }

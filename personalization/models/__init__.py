@@ -1,6 +1,13 @@
 """The app's models, one module per family: visitors, targeting, offers, measurement."""
 
-from .measurement import Conversion, Event, Exposure
+from .measurement import (
+    Conversion,
+    Event,
+    Exposure,
+    ReportCell,
+    ReportRollup,
+    ReportVisitorState,
+)
 from .offers import Coupon, ReferralCode, Signup
 from .targeting import Banner, Placement, Segment, SegmentRule
 from .visitors import SOURCE_CHOICES, Visitor
@@ -14,6 +21,9 @@ __all__ = [
     "Exposure",
     "Placement",
     "ReferralCode",
+    "ReportCell",
+    "ReportRollup",
+    "ReportVisitorState",
     "Segment",
     "SegmentRule",
     "Signup",

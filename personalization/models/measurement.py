@@ -146,3 +146,72 @@ class Report(Exposure):
         proxy = True
         verbose_name = _("Conversion report")
         verbose_name_plural = _("Conversion report")
+
+
+class ReportCell(models.Model):
+    """A daily roll-up cell of the conversion report (``personalization.reports.rollups``).
+
+    For each set of days a visitor has in a slice (days exposed, days whose exposures led to a
+    conversion, days of clicked content, a conversion's covering days), every day ``day`` of
+    the set adds ``n`` to the cell whose ``prev_day`` is the set's day before it (0 for the
+    first). A visitor's set meets a period [a, b] exactly when one of these cells has
+    ``prev_day < a <= day <= b``, so summing those cells counts each visitor once, whatever
+    the period, and the table's size depends on the number of days, not of visitors."""
+
+    dimension = models.CharField(max_length=16)
+    key = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+    is_control = models.BooleanField()
+    measure = models.CharField(max_length=120)
+    prev_day = models.IntegerField(help_text=_("Proleptic ordinal of a shop-time date, 0: none."))
+    day = models.IntegerField(help_text=_("Proleptic ordinal of a shop-time date."))
+    n = models.BigIntegerField(default=0)
+    revenue_cents = models.BigIntegerField(default=0)
+    label = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("report roll-up cell")
+        verbose_name_plural = _("report roll-up cells")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dimension", "key", "detail", "is_control", "measure", "prev_day", "day"],
+                name="pzn_report_cell_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["day", "prev_day"], name="pzn_report_cell_day")]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}:{self.key}:{self.measure}@{self.day}"
+
+
+class ReportVisitorState(models.Model):
+    """What one visitor adds to the report roll-ups, so a later refresh can replace it."""
+
+    visitor_id = models.CharField(max_length=32, primary_key=True)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("report roll-up of a visitor")
+        verbose_name_plural = _("report roll-ups of visitors")
+
+    def __str__(self) -> str:
+        return self.visitor_id
+
+
+class ReportRollup(models.Model):
+    """The roll-ups' bookkeeping: one row, locked while a refresh runs."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    rolled_up_to = models.DateTimeField(null=True, blank=True)
+    window_days = models.FloatField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+    visitors = models.PositiveIntegerField(default=0)
+    last_duration = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("report roll-up status")
+        verbose_name_plural = _("report roll-up status")
+
+    def __str__(self) -> str:
+        return f"rolled up to {self.rolled_up_to}"

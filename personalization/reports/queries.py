@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import Conversion, Event, Exposure, Visitor
-from . import stats
+from . import rollups, stats
 from .period import Period
 
 PURCHASE = "purchase"
@@ -94,14 +94,132 @@ def analytic_session() -> Iterator[None]:
 
 
 def _build_report(period: Period, goal: str) -> dict[str, Any]:
-    window_days = app_settings.ATTRIBUTION_WINDOW_DAYS
-    window = dt.timedelta(days=window_days)
+    rollup = rollups.status() if app_settings.REPORT_ROLLUPS else None
+    if rollup is not None:
+        return _from_rollups(period, goal, rollup)
+    window = dt.timedelta(days=app_settings.ATTRIBUTION_WINDOW_DAYS)
     exposures = population(period)
     conversions = goal_conversions(goal)
     flagged = with_conversion_flag(exposures, conversions, window)
-
     visitors = group_visitors(flagged)
-    orders = group_orders(exposures, conversions, window, period)
+    return assemble(
+        period,
+        goal,
+        visitors=visitors,
+        orders=group_orders(exposures, conversions, window, period),
+        placements=counts_by(flagged, "placement"),
+        contents=by_content(flagged),
+        segments=counts_by(flagged.filter(is_control=False), "segment"),
+        sources=counts_by(flagged, _visitor_field("first_source")),
+        countries=counts_by(flagged, _visitor_field("country_code")),
+        goals=by_goal(exposures, window, period),
+        clicks_recommendation=clicks(flagged, Exposure.RECOMMENDATION),
+        clicks_any=clicks(flagged, None),
+        days=daily(flagged),
+        source={"source": "raw"},
+    )
+
+
+def _from_rollups(period: Period, goal: str, rollup: Any) -> dict[str, Any]:
+    """The same report from the daily roll-ups (``rollups``), plus live activity."""
+    found = rollups.totals(period, goal, rollup)
+    measure = rollups.conv(goal)
+
+    def counts(dimension: str, groups: Iterable[bool] = (False, True)) -> Counts:
+        return {
+            (key, is_control): (
+                found.n(dimension, key, is_control, rollups.SEEN),
+                found.n(dimension, key, is_control, measure),
+            )
+            for key, _ in found.keys(dimension)
+            for is_control in groups
+            if found.n(dimension, key, is_control, rollups.SEEN)
+        }
+
+    def clicked(kind: str) -> tuple[int, int, int, int]:
+        def n(name: str) -> int:
+            return found.n("clicks", kind, False, name)
+
+        both = n(rollups.click_among_converted(goal)) + n(measure) - n(rollups.click_or_conv(goal))
+        return n(rollups.SEEN), n(measure), n(rollups.CLICK), both
+
+    contents = [
+        {
+            "placement": key,
+            "content": detail,
+            "label": found.tally[("content", key, detail, False, rollups.SEEN)][2],
+            "visitors": found.n("content", key, False, rollups.SEEN, detail),
+            "converted_visitors": found.n("content", key, False, measure, detail),
+            "clicked_visitors": found.n("content", key, False, rollups.CLICK, detail),
+        }
+        for key, detail in found.keys("content")
+        if found.n("content", key, False, rollups.SEEN, detail)
+    ]
+    reached = rollups.REACHED
+    goals = [
+        (key, found.n("goal", key, False, reached), found.n("goal", key, True, reached))
+        for key, _ in found.keys("goal")
+    ]
+    by_day: dict[dt.date, dict[bool, tuple[int, int]]] = defaultdict(dict)
+    for (day, is_control, name), total in found.daily.items():
+        seen, converted = by_day[dt.date.fromordinal(day)].get(is_control, (0, 0))
+        if name == rollups.SEEN:
+            seen += total
+        else:
+            converted += total
+        by_day[dt.date.fromordinal(day)][is_control] = (seen, converted)
+    return assemble(
+        period,
+        goal,
+        visitors={
+            is_control: (
+                found.n("total", "", is_control, rollups.SEEN),
+                found.n("total", "", is_control, measure),
+            )
+            for is_control in (False, True)
+        },
+        orders={
+            is_control: (
+                found.n("orders", goal, is_control, rollups.COVER),
+                Decimal(found.cents("orders", goal, is_control, rollups.COVER)) / 100,
+            )
+            for is_control in (False, True)
+        },
+        placements=counts("placement"),
+        contents=contents,
+        segments=counts("segment", (False,)),
+        sources=counts("source"),
+        countries=counts("country"),
+        goals=[row for row in goals if row[1] or row[2]],
+        clicks_recommendation=clicked(Exposure.RECOMMENDATION),
+        clicks_any=clicked(rollups.ANY),
+        days=by_day,
+        source={
+            "source": "rollups",
+            "rolled_up_to": found.rolled_up_to.isoformat(),
+            "live_visitors": found.live_visitors,
+        },
+    )
+
+
+def assemble(
+    period: Period,
+    goal: str,
+    *,
+    visitors: dict[bool, tuple[int, int]],
+    orders: dict[bool, tuple[int, Decimal]],
+    placements: Counts,
+    contents: list[dict[str, Any]],
+    segments: Counts,
+    sources: Counts,
+    countries: Counts,
+    goals: list[tuple[str, int, int]],
+    clicks_recommendation: tuple[int, int, int, int],
+    clicks_any: tuple[int, int, int, int],
+    days: dict[dt.date, dict[bool, tuple[int, int]]],
+    source: dict[str, Any],
+) -> dict[str, Any]:
+    """The report's JSON from its counts, whichever source they came from."""
     p_n, p_conv = visitors[False]
     c_n, c_conv = visitors[True]
     lift = stats.lift(p_conv, p_n, c_conv, c_n)
@@ -109,22 +227,23 @@ def _build_report(period: Period, goal: str) -> dict[str, Any]:
         "start": period.start.isoformat(),
         "end": period.end.isoformat(),
         "goal": goal,
-        "attribution_window_days": window_days,
+        "attribution_window_days": app_settings.ATTRIBUTION_WINDOW_DAYS,
         "generated_at": timezone.now().isoformat(),
+        **source,
         "personalized": _group(p_n, p_conv, *orders[False]),
         "control": _group(c_n, c_conv, *orders[True]),
         "lift": lift,
         "enough_data": stats.enough_data(p_n, p_conv, c_n, c_conv),
         "method": lift["method"],
-        "by_placement": _both_groups("placement", counts_by(flagged, "placement")),
-        "by_content": by_content(flagged),
-        "by_segment": by_segment(flagged),
-        "by_referrer": _both_groups("source", counts_by(flagged, _visitor_field("first_source"))),
-        "by_country": _both_groups("country", counts_by(flagged, _visitor_field("country_code"))),
-        "by_goal": by_goal(exposures, window, period, visitors),
-        "clicks": clicks(flagged, Exposure.RECOMMENDATION),
-        "clicks_any": clicks(flagged, None),
-        "daily": daily(flagged, period),
+        "by_placement": _both_groups("placement", placements),
+        "by_content": _content_rows(contents),
+        "by_segment": _segment_rows(segments),
+        "by_referrer": _both_groups("source", sources),
+        "by_country": _both_groups("country", countries),
+        "by_goal": _goal_rows(goals, p_n, c_n),
+        "clicks": _clicks_entry(Exposure.RECOMMENDATION, *clicks_recommendation),
+        "clicks_any": _clicks_entry(ANY_KIND, *clicks_any),
+        "daily": _daily_rows(period, days),
     }
 
 
@@ -303,6 +422,10 @@ def by_content(flagged: QuerySet[Exposure]) -> list[dict[str, Any]]:
             clicked_visitors=_visitors(Q(clicked=True)),
         )
     )
+    return list(rows)
+
+
+def _content_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     result = [
         {
             "placement": row["placement"],
@@ -318,9 +441,8 @@ def by_content(flagged: QuerySet[Exposure]) -> list[dict[str, Any]]:
     return sorted(result, key=lambda row: (-row["visitors"], row["placement"], row["content"]))
 
 
-def by_segment(flagged: QuerySet[Exposure]) -> list[dict[str, Any]]:
+def _segment_rows(counts: Counts) -> list[dict[str, Any]]:
     """Personalized visitors per target segment the content was chosen for."""
-    counts = counts_by(flagged.filter(is_control=False), "segment")
     rows = [
         {
             "segment": segment or EVERYONE,
@@ -334,12 +456,9 @@ def by_segment(flagged: QuerySet[Exposure]) -> list[dict[str, Any]]:
 
 
 def by_goal(
-    exposures: QuerySet[Exposure],
-    window: dt.timedelta,
-    period: Period,
-    visitors: dict[bool, tuple[int, int]],
-) -> list[dict[str, Any]]:
-    """Per goal name with attributed conversions: each group's visitors who reached it."""
+    exposures: QuerySet[Exposure], window: dt.timedelta, period: Period
+) -> list[tuple[str, int, int]]:
+    """(goal, personalized visitors, control visitors) with an attributed conversion of it."""
     rows = (
         attributed_conversions(exposures, goal_conversions(ANY_GOAL), window, period)
         .filter(Q(personalized=True) | Q(control=True))
@@ -349,16 +468,19 @@ def by_goal(
             n_control=_visitors(Q(control=True)),
         )
     )
-    p_n, c_n = visitors[False][0], visitors[True][0]
+    return [(row["goal"], row["n_personalized"], row["n_control"]) for row in rows]
+
+
+def _goal_rows(goals: Iterable[tuple[str, int, int]], p_n: int, c_n: int) -> list[dict[str, Any]]:
     result = [
         {
-            "goal": row["goal"],
-            "personalized_converted_visitors": row["n_personalized"],
-            "personalized_rate": stats.rate(row["n_personalized"], p_n),
-            "control_converted_visitors": row["n_control"],
-            "control_rate": stats.rate(row["n_control"], c_n),
+            "goal": goal,
+            "personalized_converted_visitors": personalized,
+            "personalized_rate": stats.rate(personalized, p_n),
+            "control_converted_visitors": control,
+            "control_rate": stats.rate(control, c_n),
         }
-        for row in rows
+        for goal, personalized, control in goals
     ]
     return _largest_first(
         result,
@@ -367,9 +489,9 @@ def by_goal(
     )
 
 
-def clicks(flagged: QuerySet[Exposure], kind: str | None) -> dict[str, Any]:
-    """Among personalized visitors shown content of ``kind`` (None: any), the conversion rate
-    of those who clicked it against those who did not. One query."""
+def clicks(flagged: QuerySet[Exposure], kind: str | None) -> tuple[int, int, int, int]:
+    """Among personalized visitors shown content of ``kind`` (None: any): (visitors,
+    converted, clicked, clicked and converted). One query."""
     shown = flagged.filter(is_control=False)
     if kind is not None:
         shown = shown.filter(kind=kind)
@@ -383,16 +505,25 @@ def clicks(flagged: QuerySet[Exposure], kind: str | None) -> dict[str, Any]:
         n_clicked=_visitors(Q(visitor_id__in=clicked_ids)),
         n_clicked_converted=_visitors(Q(visitor_id__in=clicked_ids, converted=True)),
     )
-    clicked = (totals["n_clicked"], totals["n_clicked_converted"])
-    not_clicked = (
-        totals["n_visitors"] - totals["n_clicked"],
-        totals["n_converted"] - totals["n_clicked_converted"],
+    return (
+        totals["n_visitors"],
+        totals["n_converted"],
+        totals["n_clicked"],
+        totals["n_clicked_converted"],
     )
+
+
+def _clicks_entry(
+    kind: str, visitors: int, converted: int, n_clicked: int, clicked_converted: int
+) -> dict[str, Any]:
+    """The conversion rate of visitors who clicked against those who did not."""
+    clicked = (n_clicked, clicked_converted)
+    not_clicked = (visitors - n_clicked, converted - clicked_converted)
     ratio = None
     if clicked[0] and not_clicked[0] and not_clicked[1]:
         ratio = round((clicked[1] / clicked[0]) / (not_clicked[1] / not_clicked[0]), 2)
     return {
-        "kind": kind or ANY_KIND,
+        "kind": kind,
         "clicked": _visitors_entry(*clicked),
         "not_clicked": _visitors_entry(*not_clicked),
         "ratio": ratio,
@@ -407,20 +538,26 @@ def _visitors_entry(visitors: int, converted: int) -> dict[str, Any]:
     }
 
 
-def daily(flagged: QuerySet[Exposure], period: Period) -> list[dict[str, Any]]:
-    """One entry per day of the period: each group's visitors exposed that day and the rate
-    of those with a conversion attributed to that day's exposures. One query."""
+def daily(flagged: QuerySet[Exposure]) -> dict[dt.date, dict[bool, tuple[int, int]]]:
+    """Per day: each group's visitors exposed that day, and those with a conversion
+    attributed to that day's exposures. One query."""
     day = TruncDate("created_at", tzinfo=timezone.get_default_timezone())
-    counts = counts_by(flagged, day)
     by_day: dict[dt.date, dict[bool, tuple[int, int]]] = defaultdict(dict)
-    for (value, is_control), numbers in counts.items():
+    for (value, is_control), numbers in counts_by(flagged, day).items():
         if isinstance(value, str):  # some backends return the date as text
             value = dt.date.fromisoformat(value)
         by_day[value][is_control] = numbers
+    return by_day
+
+
+def _daily_rows(
+    period: Period, by_day: dict[dt.date, dict[bool, tuple[int, int]]]
+) -> list[dict[str, Any]]:
+    """One entry per day of the period."""
     result = []
     for date in period.days:
-        p_n, p_conv = by_day[date].get(False, (0, 0))
-        c_n, c_conv = by_day[date].get(True, (0, 0))
+        p_n, p_conv = by_day.get(date, {}).get(False, (0, 0))
+        c_n, c_conv = by_day.get(date, {}).get(True, (0, 0))
         result.append(
             {
                 "date": date.isoformat(),
