@@ -1,4 +1,7 @@
-"""Data retention: deleting visitors who have not been seen for VISITOR_RETENTION_DAYS."""
+"""Data retention: deleting visitors who have not been seen for VISITOR_RETENTION_DAYS.
+
+Their rows go, with what points at them; the report's daily roll-ups keep the anonymous
+counts they contributed to, so older reports keep their figures."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.utils import timezone
 from .conf import app_settings
 from .models import Visitor
 from .profiling.storage import profile_cache_key
+from .reports import rollups
 
 BATCH_SIZE = 2000
 
@@ -28,5 +32,6 @@ def purge_inactive_visitors(now: dt.datetime | None = None, batch_size: int = BA
         if not ids:
             return deleted
         cache.delete_many([profile_cache_key(visitor_id) for visitor_id in ids])
+        rollups.forget(ids)  # the report's anonymous counts stay
         Visitor.objects.filter(pk__in=ids).delete()
         deleted += len(ids)

@@ -14,6 +14,10 @@ PERIODIC_TASKS: dict[str, tuple[str, tuple[Any, ...]]] = {
         "personalization.refresh_banner_stats",
         ("every", 600),
     ),
+    "personalization: roll up report figures": (
+        "personalization.refresh_report_rollups",
+        ("every", 300),
+    ),
     "personalization: count segment members": (
         "personalization.count_segment_members",
         ("cron", "15", "4"),

@@ -26,3 +26,11 @@ def count_segment_members_task(segment_id: int | None = None) -> int:
 def refresh_banner_stats_task() -> int:
     """Roll up banner exposures and clicks for the bandit."""
     return bandit.refresh_stats()
+
+
+@shared_task(name="personalization.refresh_report_rollups")
+def refresh_report_rollups_task(full: bool = False) -> dict:
+    """Roll up the report's figures: the visitors active since the last run, or everyone."""
+    from .reports import rollups
+
+    return rollups.refresh(full=full)

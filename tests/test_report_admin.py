@@ -443,3 +443,19 @@ def test_the_json_flavour_is_the_report(staff, shop):
     data = staff.get(url(format="json", **PERIOD)).json()
     assert data["personalized"]["conversion_rate"] == 50.0
     assert data["control"]["revenue"] == "20.00"
+
+
+def test_the_page_says_where_its_figures_come_from(staff, shop, clock):
+    from personalization.reports import rollups
+
+    page = staff.get(url(**PERIOD)).content.decode()
+    assert "The raw rows, exactly." in page
+    rollups.refresh()
+    clock.shift(120)
+    page = staff.get(url(**PERIOD)).content.decode()
+    assert "Daily roll-ups refreshed every few minutes" in page
+    assert "(last at Nov. 2, 2026, 11 a.m.)" in page  # 10:00 UTC in Europe/Berlin
+    data = staff.get(url(format="json", **PERIOD)).json()
+    assert data["source"] == "rollups"
+    assert data["personalized"]["conversion_rate"] == 50.0
+    assert data["control"]["revenue"] == "20.00"

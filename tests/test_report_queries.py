@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 from personalization.models import Conversion, Event, Exposure, Visitor
-from personalization.reports.period import parse_period
 from personalization.reports import rollups
+from personalization.reports.period import parse_period
 from personalization.reports.queries import build_report
 
 pytestmark = pytest.mark.django_db

@@ -189,10 +189,16 @@ class ReportVisitorState(models.Model):
 
     visitor_id = models.CharField(max_length=32, primary_key=True)
     data = models.JSONField(default=dict)
+    dirty = models.BooleanField(
+        default=False, help_text=_("Recompute at the next refresh (rows moved or deleted).")
+    )
 
     class Meta:
         verbose_name = _("report roll-up of a visitor")
         verbose_name_plural = _("report roll-ups of visitors")
+        indexes = [
+            models.Index(fields=["visitor_id"], condition=Q(dirty=True), name="pzn_report_dirty")
+        ]
 
     def __str__(self) -> str:
         return self.visitor_id

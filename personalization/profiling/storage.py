@@ -201,22 +201,36 @@ def write_row(visitor: VisitorProfile, data: ProfileData | None = None) -> None:
 
 
 def delete_visitor(visitor_id: str) -> None:
-    """Forget a visitor everywhere: the cache entry and the row (related rows cascade)."""
+    """Forget a visitor everywhere: the cache entry, the row, the rows that point at it (also
+    when the visitor's own row was never written) and its part of the report's roll-ups."""
     from ..models import Visitor
+    from ..reports import rollups
 
     _cache().delete(profile_cache_key(visitor_id))
-    Visitor.objects.filter(pk=visitor_id).delete()
+    with transaction.atomic():
+        Visitor.objects.filter(pk=visitor_id).delete()
+        for relation in Visitor._meta.related_objects:
+            if not relation.one_to_many:
+                continue
+            rows = relation.related_model._base_manager.filter(**{relation.field.name: visitor_id})
+            if relation.field.null:
+                rows.update(**{relation.field.name: None})
+            else:
+                rows.delete()
+        rollups.mark_changed([visitor_id])
 
 
 # Accounts ------------------------------------------------------------------------------
 def _reassign_related(old_id: str, new_id: str) -> None:
     """Point every row that references the old visitor at the new one."""
     from ..models import Visitor
+    from ..reports import rollups
 
     for relation in Visitor._meta.related_objects:
         if relation.one_to_many or relation.one_to_one:
             manager = relation.related_model._base_manager
             manager.filter(**{relation.field.name: old_id}).update(**{relation.field.name: new_id})
+    rollups.mark_changed([old_id, new_id])
 
 
 def merge_profiles(into: ProfileData, source: ProfileData, now: float) -> ProfileData:

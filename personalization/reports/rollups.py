@@ -271,14 +271,27 @@ def touched_since(since: dt.datetime) -> set[str]:
     )
     row_written = since - dt.timedelta(seconds=app_settings.visit_timeout_seconds)
     ids.update(Visitor.objects.filter(last_seen__gte=row_written).values_list("id", flat=True))
+    ids.update(ReportVisitorState.objects.filter(dirty=True).values_list("visitor_id", flat=True))
     return ids
 
 
-def _stored(visitor_ids: list[str]) -> dict[str, list[Entry]]:
-    rows = ReportVisitorState.objects.filter(visitor_id__in=visitor_ids).values_list(
-        "visitor_id", "data"
+def mark_changed(visitor_ids: Iterable[str]) -> None:
+    """Have the next refresh (and any report before it) recompute these visitors, whose rows
+    were moved to another visitor or deleted whatever their dates."""
+    ReportVisitorState.objects.bulk_create(
+        [ReportVisitorState(visitor_id=visitor_id, dirty=True) for visitor_id in set(visitor_ids)],
+        update_conflicts=True,
+        unique_fields=["visitor_id"],
+        update_fields=["dirty"],
     )
-    return {visitor_id: data.get("entries", []) for visitor_id, data in rows}
+
+
+def _stored(visitor_ids: list[str]) -> dict[str, tuple[list[Entry], bool]]:
+    """visitor id -> (entries, marked changed)."""
+    rows = ReportVisitorState.objects.filter(visitor_id__in=visitor_ids).values_list(
+        "visitor_id", "data", "dirty"
+    )
+    return {visitor_id: (data.get("entries", []), dirty) for visitor_id, data, dirty in rows}
 
 
 def _chunks(items: list[str], size: int = BATCH_SIZE) -> Iterator[list[str]]:
@@ -294,8 +307,9 @@ def changes(visitor_ids: Iterable[str]) -> tuple[dict[CellKey, list[Any]], dict[
         new = load(visitor_ids=batch)
         old = _stored(batch)
         for visitor_id in batch:
-            before, after = old.get(visitor_id, []), new.get(visitor_id, [])
-            if before == after:
+            before, dirty = old.get(visitor_id, ([], False))
+            after = new.get(visitor_id, [])
+            if before == after and not dirty:
                 continue
             add_cells(delta, before, -1)
             add_cells(delta, after, 1)
@@ -340,6 +354,7 @@ def refresh(*, full: bool = False) -> dict[str, Any]:
             delta, fresh = changes(touched)
             _save_states(fresh)
             _apply(delta)
+
             visitors = len(fresh)
         rollup.rolled_up_to = now
         rollup.window_days, rollup.time_zone = fingerprint
@@ -406,7 +421,7 @@ def _save_states(fresh: dict[str, list[Entry]]) -> None:
         ],
         update_conflicts=True,
         unique_fields=["visitor_id"],
-        update_fields=["data"],
+        update_fields=["data", "dirty"],
         batch_size=1000,
     )
 
@@ -439,22 +454,13 @@ def _apply(delta: dict[CellKey, list[Any]]) -> None:
         ReportCell.objects.filter(n=0, revenue_cents=0).delete()
 
 
-def forget(visitor_ids: Iterable[str], *, keep_totals: bool) -> None:
-    """Drop these visitors' roll-up state; ``keep_totals=False`` also takes them out of the
-    cells (a visitor's request to be deleted), ``True`` keeps the anonymous counts
-    (retention)."""
-    ids = list(visitor_ids)
-    if not ids:
-        return
-    with transaction.atomic():
-        if not keep_totals:
-            delta: dict[CellKey, list[Any]] = {}
-            for batch in _chunks(ids):
-                for entries in _stored(batch).values():
-                    add_cells(delta, entries, -1)
-            _apply(delta)
-        for batch in _chunks(ids):
-            ReportVisitorState.objects.filter(visitor_id__in=batch).delete()
+def forget(visitor_ids: Iterable[str]) -> None:
+    """Drop these visitors' roll-up state and keep their anonymous counts in the cells: for
+    visitors deleted by the retention purge, whose old reports keep their figures. (A visitor
+    deleted at their own request is ``mark_changed`` instead, which takes them out.)"""
+    ids = sorted(set(visitor_ids))
+    for batch in _chunks(ids):
+        ReportVisitorState.objects.filter(visitor_id__in=batch).delete()
 
 
 # Reading for a report ---------------------------------------------------------------------

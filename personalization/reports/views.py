@@ -122,6 +122,7 @@ def _page_context(
     personalized, control = report["personalized"], report["control"]
     context.update(
         report=report,
+        rolled_up_to=_rolled_up_to(report.get("rolled_up_to")),
         headline=_headline(personalized, control),
         lift=_lift(report.get("lift") or {}),
         clicks_sentence=_clicks_sentence(report.get("clicks"), _("a recommendation")),
@@ -194,6 +195,13 @@ def _setting(name: str) -> Any:
         return app_settings.get(name)
     except AttributeError:
         return None
+
+
+def _rolled_up_to(value: str | None) -> Any:
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    return timezone.localtime(moment) if timezone.is_aware(moment) else moment
 
 
 def _query(period: Period, goal: str) -> dict[str, str]:
