@@ -2,10 +2,13 @@
 
 Loads synthetic data with ``manage.py personalization_synthetic`` into its own database (10
 million exposures, 500,000 orders over 90 days by default; skipped when already loaded),
-then times ``build_report`` for the last 30 and 90 days, each query, and writes the plan of
-the slowest query to benchmarks/RESULTS.md.
+rebuilds the daily roll-ups (timed), then times ``build_report`` from the roll-ups for the last
+7, 30 and 90 days — with nothing and with five minutes of fresh traffic to read live — an
+incremental refresh of that traffic, and, as the baseline, the same report from the raw rows
+(``--raw-days``). Writes the figures and the plan of the slowest roll-up query to
+benchmarks/RESULTS.md.
 
-    python benchmarks/bench_report.py [--exposures 10000000] [--orders 500000] [--runs 3]
+    python benchmarks/bench_report.py [--exposures 10000000] [--orders 500000] [--runs 5]
 
 Needs PostgreSQL (PZN_BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1/pzn_scale).
 """
@@ -13,6 +16,7 @@ Needs PostgreSQL (PZN_BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import sys
@@ -35,9 +39,26 @@ from django.utils import timezone  # noqa: E402
 from benchmarks.results import machine, write_section  # noqa: E402
 
 
-def ensure_data(args: argparse.Namespace) -> dict[str, int]:
-    from personalization.models import Conversion, Exposure
+def ensure_database() -> None:
+    """Create the benchmark's database when it does not exist yet."""
+    import psycopg
 
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"],
+        password=settings["PASSWORD"] or None, dbname="postgres", autocommit=True,
+    ) as admin:  # fmt: skip
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]
+        ).fetchone()
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
+
+
+def ensure_data(args: argparse.Namespace) -> dict[str, int]:
+    from personalization.models import Conversion, Exposure, Visitor
+
+    ensure_database()
     call_command("migrate", verbosity=0)
     if Exposure.objects.count() != args.exposures:
         call_command(
@@ -53,10 +74,83 @@ def ensure_data(args: argparse.Namespace) -> dict[str, int]:
     return {
         "exposures": Exposure.objects.count(),
         "orders": Conversion.objects.filter(kind="purchase").count(),
+        "visitors": Visitor.objects.count(),
     }
 
 
-def time_report(days: int, runs: int) -> tuple[float, list[dict]]:
+def rebuild_rollups() -> tuple[float, dict[str, int]]:
+    from personalization.models import ReportCell, ReportVisitorState
+    from personalization.reports import rollups
+
+    started = time.perf_counter()
+    rollups.refresh(full=True)
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+        sizes = {}
+        for model in (ReportCell, ReportVisitorState):
+            cursor.execute("SELECT pg_total_relation_size(%s)", [model._meta.db_table])
+            sizes[model.__name__] = cursor.fetchone()[0]
+    return seconds, {
+        "cells": ReportCell.objects.count(),
+        "states": ReportVisitorState.objects.count(),
+        "cells_bytes": sizes["ReportCell"],
+        "states_bytes": sizes["ReportVisitorState"],
+    }
+
+
+def fresh_traffic(visitors: int = 400, seed: int = 99) -> int:
+    """Five minutes of a busy shop's traffic, dated now: new and returning visitors' page
+    views, clicks and a few orders. Returns the exposures written."""
+    import random
+    import uuid
+    from decimal import Decimal
+
+    from personalization.models import Conversion, Event, Exposure
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    exposures, clicks, orders = [], [], []
+    returning = list(Exposure.objects.order_by().values_list("visitor_id", flat=True)[:200])
+    for number in range(visitors):
+        vid = returning[number] if number < len(returning) // 2 else f"live-{seed}-{number}"
+        for page in range(1 + int(rng.expovariate(1 / 4))):
+            shown = Exposure(
+                id=uuid.uuid4(), visitor_id=vid, placement="home-hero", kind="banner",
+                content="banner:1", content_label="banner:1",
+                created_at=now - dt.timedelta(seconds=rng.random() * 300 - page),
+            )  # fmt: skip
+            exposures.append(shown)
+            if rng.random() < 0.05:
+                clicks.append(Event(visitor_id=vid, exposure=shown, kind="click"))
+        if rng.random() < 0.05:
+            orders.append(
+                Conversion(
+                    visitor_id=vid,
+                    kind="purchase",
+                    goal="purchase",
+                    order_id=f"live-{seed}-{number}",
+                    revenue=Decimal("42.00"),
+                )
+            )
+    Exposure.objects.bulk_create(exposures)
+    Event.objects.bulk_create(clicks)
+    Conversion.objects.bulk_create(orders)
+    return len(exposures)
+
+
+def forget_fresh_traffic(seed: int = 99) -> None:
+    from personalization.models import Conversion, Exposure
+
+    Conversion.objects.filter(order_id__startswith=f"live-{seed}-").delete()
+    Exposure.objects.filter(content_label="banner:1", placement="home-hero").filter(
+        created_at__gte=timezone.now() - dt.timedelta(hours=1)
+    ).delete()
+
+
+def time_report(days: int, runs: int, source: str) -> tuple[float, list[dict]]:
+    from django.test import override_settings
+
     from personalization.reports.period import parse_period
     from personalization.reports.queries import build_report
 
@@ -64,12 +158,19 @@ def time_report(days: int, runs: int) -> tuple[float, list[dict]]:
     start = end - timezone.timedelta(days=days - 1)
     period = parse_period(start.isoformat(), end.isoformat())
     durations, queries = [], []
+    overrides = {**django.conf.settings.PERSONALIZATION, "REPORT_ROLLUPS": source != "raw"}
+    if source == "raw":
+        overrides["REPORT_TIMEOUT_SECONDS"] = 0
     for _ in range(runs):
-        with CaptureQueriesContext(connection) as captured:
+        with (
+            override_settings(PERSONALIZATION=overrides),
+            CaptureQueriesContext(connection) as captured,
+        ):
             started = time.perf_counter()
-            build_report(period)
+            result = build_report(period)
             durations.append(time.perf_counter() - started)
         queries = captured.captured_queries
+        assert result["source"] == source, result["source"]
     return statistics.median(durations), queries
 
 
@@ -84,40 +185,77 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=2_000_000)
     parser.add_argument("--exposures", type=int, default=10_000_000)
     parser.add_argument("--orders", type=int, default=500_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--days", type=int, nargs="+", default=[30, 90])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--days", type=int, nargs="+", default=[7, 30, 90])
+    parser.add_argument("--raw-days", type=int, nargs="*", default=[30])
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench_report.py needs PostgreSQL")
     counts = ensure_data(args)
+    forget_fresh_traffic()
+    rebuild_seconds, sizes = rebuild_rollups()
+    print(f"rebuilt in {rebuild_seconds:.1f}s: {sizes}", flush=True)
+
     rows, slowest = [], None
     for days in args.days:
-        median, queries = time_report(days, args.runs)
-        times = [float(q["time"]) for q in queries]
-        rows.append((days, median, len(queries), max(times)))
+        median, queries = time_report(days, args.runs, "rollups")
+        rows.append((f"last {days} days, roll-ups", median, len(queries)))
         top = max(queries, key=lambda q: float(q["time"]))
         if slowest is None or float(top["time"]) > float(slowest["time"]):
             slowest = top
+    written = fresh_traffic()
+    for days in args.days:
+        median, queries = time_report(days, args.runs, "rollups")
+        rows.append((f"last {days} days, roll-ups + 5 min live ({written} exposures)", median,
+                     len(queries)))  # fmt: skip
+    started = time.perf_counter()
+    from personalization.reports import rollups
+
+    refreshed = rollups.refresh()
+    refresh_seconds = time.perf_counter() - started
+    forget_fresh_traffic()
+    rollups.refresh()
+    raw_rows = []
+    for days in args.raw_days:
+        median, queries = time_report(days, 1, "raw")
+        raw_rows.append((f"last {days} days, raw rows (baseline)", median, len(queries)))
     plan = explain(slowest["sql"]) if slowest else ""
+    fastest_raw = {r[0].split(",")[0]: r[1] for r in raw_rows}
+    ratio_lines = []
+    for label, median, _ in rows:
+        key = label.split(",")[0]
+        if key in fastest_raw and "live" not in label:
+            raw = fastest_raw[key]
+            ratio_lines.append(
+                f"- {key}: raw {raw:.1f} s / roll-ups {median * 1000:.0f} ms = {raw / median:,.0f}x"
+            )
     lines = [
         "## The conversion report at scale (PostgreSQL)",
         "",
         f"Run on {time.strftime('%Y-%m-%d')} — {machine()}, PostgreSQL "
         f"{connection.pg_version // 10000}.",
         f"`python benchmarks/bench_report.py --runs {args.runs}`: "
-        f"{counts['exposures']:,} exposures and {counts['orders']:,} orders over 90 days "
-        "(`manage.py personalization_synthetic`), `build_report` for the last N days, median "
-        "of the runs.",
+        f"{counts['exposures']:,} exposures, {counts['orders']:,} orders and "
+        f"{counts['visitors']:,} visitors over 90 days (`manage.py personalization_synthetic`: "
+        "visits of about five page views), `build_report` median of the runs.",
         "",
-        "| period | median seconds | queries | slowest query (s) |",
-        "| --- | ---: | ---: | ---: |",
-        *[f"| last {d} days | {m:.2f} | {n} | {s:.2f} |" for d, m, n, s in rows],
+        "| report | median seconds | queries |",
+        "| --- | ---: | ---: |",
+        *[f"| {label} | {median:.3f} | {n} |" for label, median, n in rows + raw_rows],
         "",
-        "Target: under 1 s. The report reads the raw exposure and conversion tables (exact, one",
-        "`Exists` per exposure for attribution); daily roll-ups are the next step.",
+        *ratio_lines,
         "",
-        "Plan of the slowest query:",
+        f"- Full rebuild of the roll-ups (`manage.py personalization_rollup --full`): "
+        f"{rebuild_seconds:.0f} s, one process; {sizes['cells']:,} cells "
+        f"({sizes['cells_bytes'] / 2**20:.0f} MiB with indexes) and {sizes['states']:,} "
+        f"per-visitor states ({sizes['states_bytes'] / 2**20:.0f} MiB).",
+        f"- Incremental refresh after five minutes of traffic ({written} exposures, "
+        f"{refreshed['visitors']} visitors recomputed): {refresh_seconds:.2f} s.",
+        "",
+        "Target: under 1 s for 10M exposures and 500k orders over 90 days.",
+        "",
+        "Plan of the slowest roll-up query:",
         "",
         "```",
         plan,

@@ -45,6 +45,9 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=50_000)
         parser.add_argument("--days", type=int, default=90)
         parser.add_argument(
+            "--pages", type=float, default=4.0, help="mean exposures per visit after the first"
+        )
+        parser.add_argument(
             "--advantage",
             type=float,
             default=1.3,
@@ -71,19 +74,27 @@ class Command(BaseCommand):
         exposures_of: dict[str, list[tuple[dt.datetime, str]]] = {}
 
         def exposure_rows() -> Iterator[tuple[Any, ...]]:
-            for _ in range(options["exposures"]):
-                vid = ids[int(len(ids) * rng.random() ** 2)]  # a few visitors come often
+            # Visits, as real traffic comes: a visitor (a few come often) lands at some
+            # moment and sees several pages, a few dozen seconds apart.
+            remaining = options["exposures"]
+            while remaining > 0:
+                vid = ids[int(len(ids) * rng.random() ** 2)]
                 at = first_day + dt.timedelta(seconds=rng.random() * span)
-                placement, kind, contents = rng.choice(PLACEMENTS)
                 is_control = control[vid]
-                content = "default" if is_control else rng.choice(contents)
-                first, last = seen.get(vid, (at, at))
-                seen[vid] = (min(first, at), max(last, at))
-                eid = uuid.uuid4()
-                if len(exposures_of.setdefault(vid, [])) < 4:
-                    exposures_of[vid].append((at, str(eid)))
-                yield (eid, vid, placement, kind, content, content, [], [],
-                       rng.choice(SEGMENTS), is_control, at)  # fmt: skip
+                segment = rng.choice(SEGMENTS)
+                pages = min(remaining, 1 + int(rng.expovariate(1 / options["pages"])))
+                remaining -= pages
+                for _ in range(pages):
+                    placement, kind, contents = rng.choice(PLACEMENTS)
+                    content = "default" if is_control else rng.choice(contents)
+                    first, last = seen.get(vid, (at, at))
+                    seen[vid] = (min(first, at), max(last, at))
+                    eid = uuid.uuid4()
+                    if len(exposures_of.setdefault(vid, [])) < 4:
+                        exposures_of[vid].append((at, str(eid)))
+                    yield (eid, vid, placement, kind, content, content, [], [], segment,
+                           is_control, at)  # fmt: skip
+                    at += dt.timedelta(seconds=rng.expovariate(1 / 40))
 
         columns = ["id", "visitor_id", "placement", "kind", "content", "content_label", "items",
                    "segments", "segment", "is_control", "created_at"]  # fmt: skip
