@@ -38,6 +38,8 @@ from django.utils import timezone  # noqa: E402
 
 from benchmarks.results import machine, write_section  # noqa: E402
 
+LIVE_LABEL = "bench: live traffic"
+
 
 def ensure_database() -> None:
     """Create the benchmark's database when it does not exist yet."""
@@ -61,6 +63,8 @@ def ensure_data(args: argparse.Namespace) -> dict[str, int]:
     ensure_database()
     call_command("migrate", verbosity=0)
     if Exposure.objects.count() != args.exposures:
+        if args.reuse:
+            sys.exit("--reuse needs the data already loaded; run without it first")
         call_command(
             "personalization_synthetic",
             visitors=args.visitors,
@@ -78,13 +82,14 @@ def ensure_data(args: argparse.Namespace) -> dict[str, int]:
     }
 
 
-def rebuild_rollups() -> tuple[float, dict[str, int]]:
-    from personalization.models import ReportCell, ReportVisitorState
+def rebuild_rollups(reuse: bool) -> tuple[float, dict[str, int]]:
+    """Rebuild the roll-ups (or, with ``reuse``, bring the existing ones up to date); returns
+    the duration of the last full rebuild and the tables' sizes."""
+    from personalization.models import ReportCell, ReportRollup, ReportVisitorState
     from personalization.reports import rollups
 
-    started = time.perf_counter()
-    rollups.refresh(full=True)
-    seconds = time.perf_counter() - started
+    rollups.refresh(full=not (reuse and rollups.status() is not None))
+    seconds = ReportRollup.objects.get().rebuild_duration or 0.0
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
         sizes = {}
@@ -117,7 +122,7 @@ def fresh_traffic(visitors: int = 400, seed: int = 99) -> int:
         for page in range(1 + int(rng.expovariate(1 / 4))):
             shown = Exposure(
                 id=uuid.uuid4(), visitor_id=vid, placement="home-hero", kind="banner",
-                content="banner:1", content_label="banner:1",
+                content="banner:1", content_label=LIVE_LABEL,
                 created_at=now - dt.timedelta(seconds=rng.random() * 300 - page),
             )  # fmt: skip
             exposures.append(shown)
@@ -140,12 +145,19 @@ def fresh_traffic(visitors: int = 400, seed: int = 99) -> int:
 
 
 def forget_fresh_traffic(seed: int = 99) -> None:
-    from personalization.models import Conversion, Exposure
+    """Delete the fresh traffic and have the roll-ups take it out again."""
+    from personalization.models import Conversion, Event, Exposure
+    from personalization.reports import rollups
 
-    Conversion.objects.filter(order_id__startswith=f"live-{seed}-").delete()
-    Exposure.objects.filter(content_label="banner:1", placement="home-hero").filter(
-        created_at__gte=timezone.now() - dt.timedelta(hours=1)
-    ).delete()
+    recent = timezone.now() - dt.timedelta(hours=2)
+    exposures = Exposure.objects.filter(content_label=LIVE_LABEL, created_at__gte=recent)
+    orders = Conversion.objects.filter(order_id__startswith=f"live-{seed}-")
+    visitors = set(exposures.values_list("visitor_id", flat=True))
+    visitors |= set(orders.values_list("visitor_id", flat=True))
+    Event.objects.filter(exposure__in=exposures).delete()
+    orders.delete()
+    exposures.delete()
+    rollups.mark_changed(visitors)
 
 
 def time_report(days: int, runs: int, source: str) -> tuple[float, list[dict]]:
@@ -188,13 +200,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--days", type=int, nargs="+", default=[7, 30, 90])
     parser.add_argument("--raw-days", type=int, nargs="*", default=[30])
+    parser.add_argument(
+        "--reuse", action="store_true", help="refresh existing roll-ups instead of rebuilding"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench_report.py needs PostgreSQL")
     counts = ensure_data(args)
     forget_fresh_traffic()
-    rebuild_seconds, sizes = rebuild_rollups()
+    rebuild_seconds, sizes = rebuild_rollups(args.reuse)
     print(f"rebuilt in {rebuild_seconds:.1f}s: {sizes}", flush=True)
 
     rows, slowest = [], None

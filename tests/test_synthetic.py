@@ -4,6 +4,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from django.db.models import Count
 
 from personalization.models import Conversion, Event, Exposure, Visitor
@@ -28,6 +29,10 @@ def test_it_loads_visitors_exposures_orders_and_clicks_consistently():
             visitor_id=conversion.visitor_id, created_at__lte=conversion.created_at
         ).exists()
     assert not Event.objects.filter(exposure__is_control=True).exists()
+    # Visits have several page views each; nothing happens in the future.
+    assert Exposure.objects.values("visitor_id", "segment").distinct().count() < 1500
+    assert not Conversion.objects.filter(created_at__gt=timezone.now()).exists()
+    assert not Exposure.objects.filter(created_at__gt=timezone.now()).exists()
     # The advantage shows: personalized visitors order more often per visitor.
     by_group = dict(
         Conversion.objects.values_list("is_control").annotate(n=Count("visitor", distinct=True))

@@ -214,6 +214,7 @@ class ReportRollup(models.Model):
     rebuilt_at = models.DateTimeField(null=True, blank=True)
     visitors = models.PositiveIntegerField(default=0)
     last_duration = models.FloatField(null=True, blank=True)
+    rebuild_duration = models.FloatField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("report roll-up status")

@@ -374,6 +374,8 @@ def refresh(*, full: bool = False) -> dict[str, Any]:
         rollup.window_days, rollup.time_zone = fingerprint
         rollup.visitors = ReportVisitorState.objects.count()
         rollup.last_duration = round(time.monotonic() - started, 3)
+        if rebuild:
+            rollup.rebuild_duration = rollup.last_duration
         rollup.save()
     result = {"rebuilt": rebuild, "visitors": visitors, "seconds": rollup.last_duration}
     logger.info("personalization: report roll-ups refreshed: %s", result)

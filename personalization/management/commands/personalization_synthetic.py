@@ -122,6 +122,8 @@ class Command(BaseCommand):
         for number, vid in enumerate(rng.choices(exposed, weights=weights, k=options["orders"])):
             at, _eid = rng.choice(exposures_of[vid])
             ordered = at + dt.timedelta(hours=rng.expovariate(1 / 20))
+            if ordered > now:  # nothing is ordered in the future
+                ordered = at + (now - at) * rng.random()
             revenue = Decimal(rng.randint(900, 25000)) / 100
             order_rows.append((vid, "purchase", "purchase", f"syn-{options['seed']}-{number}",
                                revenue, "EUR", [], control[vid], ordered))  # fmt: skip
