@@ -4,8 +4,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 from django.db.models import Count
+from django.utils import timezone
 
 from personalization.models import Conversion, Event, Exposure, Visitor
 
