@@ -1,0 +1,98 @@
+"""The recommender's shared vocabulary: interactions in, precomputed lists, strategies out.
+
+The same code serves the shop and runs the offline evaluation:
+
+- ``engine.fit(interactions, now=...)`` turns interactions (views, carts, purchases) into
+  ranked **lists** keyed by ``(list name, key)`` — e.g. ``("viewed_together", product id)`` or
+  ``("popular_country", "DE")``. A Celery task stores them; the evaluation keeps them in memory.
+- A **strategy** (a :class:`Strategy` subclass) ranks products for a :class:`Context` — what is
+  known about the visitor at the moment — reading only those lists through a
+  :class:`ListStore`. Serving never fits anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+VIEW = "view"
+CART = "cart"
+PURCHASE = "purchase"
+KINDS = (VIEW, CART, PURCHASE)
+
+Ranked = list[tuple[str, float]]  # (product id, score), best first
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One thing a visitor did with a product. ``at`` is an aware datetime."""
+
+    visitor: str
+    product: str
+    at: dt.datetime
+    kind: str  # VIEW, CART or PURCHASE
+    country: str = ""  # ISO alpha-2 of the visitor, "" when unknown
+    quantity: float = 1.0
+
+
+@dataclass
+class Context:
+    """What is known about the visitor when recommending. Product ids are strings."""
+
+    now: dt.datetime
+    viewed: list[str] = field(default_factory=list)  # most recent first, no repeats
+    purchased: list[str] = field(default_factory=list)  # most recent first, no repeats
+    cart: list[str] = field(default_factory=list)
+    product: str | None = None  # the product on the page, if any
+    country: str = ""
+    categories: list[str] = field(default_factory=list)  # strongest interest first
+    exclude: set[str] = field(default_factory=set)  # never recommend these
+    # Evaluation's "new items" case: recommend nothing the visitor viewed or bought.
+    exclude_history: bool = False
+
+    def excluded(self) -> set[str]:
+        """Products a strategy must not return."""
+        blocked = set(self.exclude) | set(self.cart)
+        if self.product:
+            blocked.add(self.product)
+        if self.exclude_history:
+            blocked.update(self.viewed)
+            blocked.update(self.purchased)
+        return blocked
+
+
+class ListStore(Protocol):
+    """Read access to precomputed lists."""
+
+    def get(self, name: str, key: str = "") -> Ranked: ...
+
+    def get_many(self, name: str, keys: Iterable[str]) -> Mapping[str, Ranked]: ...
+
+
+class MemoryStore:
+    """Lists held in a dict: the evaluation's store, and the serving store's local copy."""
+
+    def __init__(self, lists: Mapping[tuple[str, str], Ranked]) -> None:
+        self.lists = dict(lists)
+
+    def get(self, name: str, key: str = "") -> Ranked:
+        return self.lists.get((name, key), [])
+
+    def get_many(self, name: str, keys: Iterable[str]) -> dict[str, Ranked]:
+        return {key: self.lists[(name, key)] for key in keys if (name, key) in self.lists}
+
+
+class Strategy:
+    """Base class of recommendation strategies. Subclass it, give it a ``name`` and a
+    ``recommend``, and list its dotted path in ``PERSONALIZATION["RECOMMENDATION_STRATEGIES"]``.
+
+    ``recommend`` returns up to ``limit`` product ids, best first, without repeats and without
+    ``context.excluded()``. It may return fewer; the caller fills up with the fallback."""
+
+    name: str = ""
+    label: str = ""
+
+    def recommend(self, context: Context, store: ListStore, limit: int) -> list[str]:
+        raise NotImplementedError
