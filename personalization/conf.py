@@ -74,6 +74,16 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_ROLLUPS": True,
     "REPORT_MIN_VISITORS": 100,
     "REPORT_MIN_CONVERSIONS": 5,
+    # Recommendations: log product views, carts and purchases for the recommender; the
+    # strategy of placements that do not choose one and the control group's; extra strategy
+    # classes (dotted paths); the history the nightly fit reads and the trending window.
+    "RECORD_PRODUCT_INTERACTIONS": True,
+    "RECOMMENDATION_DEFAULT_STRATEGY": "auto",
+    "RECOMMENDATION_CONTROL_STRATEGY": "bestsellers",
+    "RECOMMENDATION_STRATEGIES": [],
+    "RECOMMENDATION_HISTORY_DAYS": 90,
+    "RECOMMENDATION_TRENDING_DAYS": 14,
+    "RECOMMENDATION_MAX_LIMIT": 24,
 }
 
 

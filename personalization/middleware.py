@@ -142,8 +142,8 @@ class VisitorMiddleware:
         if value is None:
             return
         info = products.view_info(field, value)
-        if info is not None:
-            visitor.record_product_view(*info)
+        if info is not None and visitor.record_product_view(*info):
+            tracking.queue_interaction(request, info[0])
 
     def link_logged_in_user(self, request: HttpRequest, visitor: VisitorProfile) -> None:
         """Link a user the view already loaded; never loads the user (that would cost queries)."""

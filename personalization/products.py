@@ -68,6 +68,16 @@ class BaseProductAdapter:
     def is_available(self, product: models.Model) -> bool:
         return True
 
+    def is_replenishable(self, product: models.Model) -> bool:
+        """Whether customers buy it again (consumables): the *buy again* strategy offers only
+        these."""
+        return False
+
+    def cart_product_keys(self, request: Any) -> list[str]:
+        """Primary keys (as strings) of the products in the visitor's cart, which
+        recommendations leave out. The shop's adapter knows where its cart lives."""
+        return []
+
 
 class DefaultProductAdapter(BaseProductAdapter):
     """Reads ``name``/``title``, ``price``, ``category`` (FK or text), ``get_absolute_url()``
@@ -139,6 +149,13 @@ class DefaultProductAdapter(BaseProductAdapter):
             return str(image.url)
         except (AttributeError, ValueError):
             return str(image) if isinstance(image, str) else None
+
+    def is_replenishable(self, product: models.Model) -> bool:
+        """A true ``replenishable`` or ``is_replenishable`` field or attribute."""
+        for attribute in ("replenishable", "is_replenishable"):
+            if getattr(product, attribute, False) is True:
+                return True
+        return False
 
     def is_available(self, product: models.Model) -> bool:
         for attribute in ("is_available", "available", "is_active"):

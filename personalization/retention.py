@@ -35,3 +35,14 @@ def purge_inactive_visitors(now: dt.datetime | None = None, batch_size: int = BA
         rollups.forget(ids)  # the report's anonymous counts stay
         Visitor.objects.filter(pk__in=ids).delete()
         deleted += len(ids)
+
+
+def purge_old_interactions(now: dt.datetime | None = None) -> int:
+    """Delete product interactions older than the recommender reads
+    (RECOMMENDATION_HISTORY_DAYS); returns how many."""
+    from .models import ProductInteraction
+
+    days = float(app_settings.RECOMMENDATION_HISTORY_DAYS)
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    deleted, _ = ProductInteraction.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

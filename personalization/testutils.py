@@ -35,6 +35,7 @@ def make_visitor(
     first_referrer: Any = None,
     geo: Any = None,
     recently_viewed: Iterable[Any] = (),
+    purchased: Iterable[Any] = (),
     interests: Mapping[str, float] | None = None,
     in_control_group: bool | None = None,
     segments: Iterable[str] | None = None,
@@ -67,6 +68,7 @@ def make_visitor(
     data.first_referrer = as_referrer(first_referrer if first_referrer is not None else referrer)
     data.visit_count = max(1, int(visit_count))
     data.recently_viewed = list(recently_viewed)
+    data.purchased = [str(key) for key in purchased]
     data.interests = {str(key): [float(score), now] for key, score in (interests or {}).items()}
     data.user_id = user_id
     visitor = VisitorProfile(data, request=request, now=now, is_bot=is_bot, opted_out=opted_out)

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from .conf import app_settings
 from .money import AmountError, parse_amount
 from .products import get_adapter
 from .profiling import storage
@@ -20,6 +21,7 @@ from .profiling.visitor import VisitorProfile
 logger = logging.getLogger("personalization")
 
 EXPOSURES_ATTRIBUTE = "_personalization_exposures"
+INTERACTIONS_ATTRIBUTE = "_personalization_interactions"
 
 # Goal name -> conversion kind; any other name is an "other" goal.
 GOAL_KINDS = {
@@ -62,7 +64,11 @@ def product_view(request: HttpRequest, product: Any) -> bool:
         return False
     try:
         adapter = get_adapter()
-        return visitor.record_product_view(adapter.pk(product), adapter.category_key(product))
+        pk = adapter.pk(product)
+        if not visitor.record_product_view(pk, adapter.category_key(product)):
+            return False
+        queue_interaction(request, pk)
+        return True
     except Exception:
         logger.exception("personalization: could not record a product view")
         return False
@@ -80,6 +86,16 @@ def add_to_cart(request: HttpRequest, product: Any = None, quantity: int = 1) ->
         visitor._data.cart_updated_at = time.time()
         visitor.dirty = True
         Event.objects.create(visitor_id=visitor.id, kind=Event.ADD_TO_CART, product_id=product_key)
+        if product_key and app_settings.RECORD_PRODUCT_INTERACTIONS:
+            from .models import ProductInteraction
+
+            ProductInteraction.objects.create(
+                visitor_id=visitor.id,
+                product_id=product_key[:64],
+                kind=ProductInteraction.CART,
+                quantity=max(1, min(int(quantity or 1), 10_000)),
+                country=_country(visitor),
+            )
         return True
     except Exception:
         logger.exception("personalization: could not record a cart addition")
@@ -129,14 +145,46 @@ def pending_exposures(request: HttpRequest) -> list[Any]:
     return request.__dict__.get(EXPOSURES_ATTRIBUTE, [])
 
 
+def queue_interaction(request: HttpRequest, product_pk: Any) -> None:
+    """Queue a product view for the recommender; written with the page's exposures."""
+    visitor = _visitor(request)
+    if visitor is None or not visitor.is_tracked or not app_settings.RECORD_PRODUCT_INTERACTIONS:
+        return
+    from .models import ProductInteraction
+
+    request.__dict__.setdefault(INTERACTIONS_ATTRIBUTE, []).append(
+        ProductInteraction(
+            visitor_id=visitor.id,
+            product_id=str(product_pk)[:64],
+            kind=ProductInteraction.VIEW,
+            country=_country(visitor),
+        )
+    )
+
+
+def _country(visitor: VisitorProfile) -> str:
+    """The visitor's country for the recommender's *popular near you*; "" when unknown."""
+    try:
+        return (visitor.current_geo().country_code or "")[:2]
+    except Exception:
+        return ""
+
+
 def flush_exposures(request: HttpRequest) -> int:
-    """Write the request's queued exposures in one query; returns how many."""
+    """Write the request's queued exposures (one query) and product views (one query);
+    returns how many exposures."""
+    from .models import Exposure, ProductInteraction
+
+    visitor = _visitor(request)
+    views = request.__dict__.pop(INTERACTIONS_ATTRIBUTE, None)
+    if views:
+        if visitor is not None:
+            for view in views:
+                view.visitor_id = visitor.id
+        ProductInteraction.objects.bulk_create(views)
     pending = request.__dict__.pop(EXPOSURES_ATTRIBUTE, None)
     if not pending:
         return 0
-    from .models import Exposure
-
-    visitor = _visitor(request)
     if visitor is not None:  # a login during the request may have changed the id
         for exposure in pending:
             exposure.visitor_id = visitor.id
@@ -234,10 +282,31 @@ def order(
                 items=lines,
                 is_control=visitor.in_control_group,
             )
+            if app_settings.RECORD_PRODUCT_INTERACTIONS and lines:
+                _purchases_of(visitor, lines, conversion.created_at)
     except IntegrityError:
         return Conversion.objects.filter(order_id=order_id).first()
     _order_into_profile(visitor, amount, lines, order_id)
     return conversion
+
+
+def _purchases_of(visitor: VisitorProfile, lines: list[list[Any]], at: Any) -> None:
+    from .models import ProductInteraction
+
+    country = _country(visitor)
+    ProductInteraction.objects.bulk_create(
+        [
+            ProductInteraction(
+                visitor_id=visitor.id,
+                country=country,
+                product_id=str(product)[:64],
+                kind=ProductInteraction.PURCHASE,
+                quantity=max(1, min(int(quantity), 1_000_000)),
+                created_at=at,
+            )
+            for product, quantity, _price in lines
+        ]
+    )
 
 
 def _order_into_profile(

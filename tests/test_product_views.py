@@ -44,9 +44,14 @@ class TestProductPages:
         assert response.status_code == 404
         assert profile(browser)["recently_viewed"] == []
 
-    def test_a_warm_product_page_costs_no_extra_query(
-        self, browser, make_product, clock, django_assert_num_queries
+    @pytest.mark.parametrize("record", [True, False])
+    def test_a_warm_product_page_costs_one_insert_for_the_recommender_at_most(
+        self, browser, make_product, clock, django_assert_num_queries, settings, record
     ):
+        settings.PERSONALIZATION = {
+            **settings.PERSONALIZATION,
+            "RECORD_PRODUCT_INTERACTIONS": record,
+        }
         product = make_product()
         browser.get("/")
         clock.shift(20)
@@ -54,8 +59,11 @@ class TestProductPages:
         clock.shift(20)
         browser.get(f"/products/{product.slug}/")  # fills the product-info cache
         clock.shift(20)
-        with django_assert_num_queries(1):  # the view's own query
+        # The view's own query, and when recording, the view's ProductInteraction INSERT.
+        with django_assert_num_queries(1 + record) as captured:
             browser.get(f"/products/{product.slug}/")
+        if record:
+            assert "personalization_productinteraction" in captured.captured_queries[-1]["sql"]
 
     def test_renaming_a_product_clears_its_cached_lookup(self, browser, make_product):
         from tests.testapp.models import Category

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import coupons, signups
-from ..models import Visitor
+from ..models import ProductInteraction, Visitor
 from ..profiling import storage
 from ..profiling.visitor import VisitorProfile
 from .schema import OBJECT, schema_for
@@ -53,6 +53,12 @@ class MeView(APIView):
             "stored_record": _jsonable(row) if row else None,
             "signups": SignupRecordSerializer(signups.for_visitor(visitor.id), many=True).data,
             "coupons": CouponSerializer(coupons.for_visitor(visitor.id), many=True).data,
+            "product_interactions": [
+                {"kind": kind, "product": product, "at": at.isoformat()}
+                for kind, product, at in ProductInteraction.objects.filter(
+                    visitor_id=visitor.id
+                ).values_list("kind", "product_id", "created_at")[:500]
+            ],
         }
         return Response(body)
 

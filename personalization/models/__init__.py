@@ -9,6 +9,7 @@ from .measurement import (
     ReportVisitorState,
 )
 from .offers import Coupon, ReferralCode, Signup
+from .recommendations import ProductInteraction, RecommendationList
 from .targeting import Banner, Placement, Segment, SegmentRule
 from .visitors import SOURCE_CHOICES, Visitor
 
@@ -20,6 +21,8 @@ __all__ = [
     "Event",
     "Exposure",
     "Placement",
+    "ProductInteraction",
+    "RecommendationList",
     "ReferralCode",
     "ReportCell",
     "ReportRollup",

@@ -100,6 +100,21 @@ class Placement(models.Model):
     is_active = models.BooleanField(
         _("active"), default=True, help_text=_("Inactive placements show their default only.")
     )
+    strategy = models.CharField(
+        _("recommendation strategy"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "For recommendations shown here: how they are chosen. Empty: the default "
+            "(RECOMMENDATION_DEFAULT_STRATEGY, the personal blend)."
+        ),
+    )
+    recommendation_title = models.CharField(
+        _("recommendations heading"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown above the recommendations; empty: the strategy's own heading."),
+    )
 
     class Meta:
         verbose_name = _("placement")

@@ -238,6 +238,12 @@ class VisitorProfile:
         return list(self._data.recently_viewed)
 
     @property
+    def purchased(self) -> list[str]:
+        """Products bought before, most recent first."""
+        self.accessed = True
+        return list(self._data.purchased)
+
+    @property
     def top_categories(self) -> list[str]:
         self.accessed = True
         return [key for key, _ in self._data.ranked_interests(self._now)]
