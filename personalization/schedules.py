@@ -18,6 +18,14 @@ PERIODIC_TASKS: dict[str, tuple[str, tuple[Any, ...]]] = {
         "personalization.refresh_report_rollups",
         ("every", 300),
     ),
+    "personalization: refresh trending products": (
+        "personalization.refresh_trending",
+        ("every", 300),
+    ),
+    "personalization: recompute recommendations": (
+        "personalization.recompute_recommendations",
+        ("cron", "45", "2"),
+    ),
     "personalization: count segment members": (
         "personalization.count_segment_members",
         ("cron", "15", "4"),

@@ -2,12 +2,15 @@
 
 from celery import shared_task
 
-from .retention import purge_inactive_visitors
+from .retention import purge_inactive_visitors, purge_old_interactions
 from .targeting import bandit, membership
 
 
 @shared_task(name="personalization.purge_inactive_visitors", ignore_result=False)
 def purge_inactive_visitors_task() -> int:
+    """Apply the retention periods: inactive visitors, and interactions past the history the
+    recommender reads. Returns the visitors deleted."""
+    purge_old_interactions()
     return purge_inactive_visitors()
 
 
@@ -34,3 +37,19 @@ def refresh_report_rollups_task(full: bool = False) -> dict:
     from .reports import rollups
 
     return rollups.refresh(full=full)
+
+
+@shared_task(name="personalization.recompute_recommendations")
+def recompute_recommendations_task() -> dict:
+    """Fit every recommendation list on the recent history (nightly)."""
+    from .recommendations import precompute
+
+    return precompute.recompute_all()
+
+
+@shared_task(name="personalization.refresh_trending")
+def refresh_trending_task() -> dict:
+    """Refit the trending lists (every few minutes)."""
+    from .recommendations import precompute
+
+    return precompute.refresh_trending()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .api import offers, reports, schema, views
+from .api import offers, recommendations, reports, schema, views
 
 app_name = "personalization"
 
@@ -10,6 +10,11 @@ urlpatterns = [
     path("api/me/", views.MeView.as_view(), name="api-me"),
     path("api/signup/", offers.SignupView.as_view(), name="api-signup"),
     path("api/events/", offers.EventsView.as_view(), name="api-events"),
+    path(
+        "api/recommendations/",
+        recommendations.RecommendationsView.as_view(),
+        name="api-recommendations",
+    ),
     path("api/report/", reports.ReportView.as_view(), name="api-report"),
     path("api/schema/", schema.PersonalizationSchemaView.as_view(), name="api-schema"),
 ]

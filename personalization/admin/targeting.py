@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -84,15 +85,42 @@ class BannerInline(admin.TabularInline):
     show_change_link = True
 
 
+class PlacementForm(forms.ModelForm):
+    """Offers the recommendation strategies known to this process by name."""
+
+    class Meta:
+        model = Placement
+        fields = [
+            "slug", "name", "selection", "is_active", "strategy", "recommendation_title",
+            "default_title", "default_body", "default_image", "default_cta_text",
+            "default_cta_url",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from ..recommendations.serving import TITLES, strategies
+
+        choices = [("", _("default (the personal blend)"))]
+        choices += [(name, str(TITLES.get(name, name))) for name in sorted(strategies())]
+        self.fields["strategy"] = forms.ChoiceField(
+            label=_("recommendation strategy"),
+            choices=choices,
+            required=False,
+            help_text=Placement._meta.get_field("strategy").help_text,
+        )
+
+
 @admin.register(Placement)
 class PlacementAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "selection", "is_active", "banner_count"]
+    form = PlacementForm
+    list_display = ["slug", "name", "selection", "strategy", "is_active", "banner_count"]
     list_filter = ["selection", "is_active"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [BannerInline]
     fieldsets = [
         (None, {"fields": ["slug", "name", "selection", "is_active"]}),
+        (_("Recommendations"), {"fields": ["strategy", "recommendation_title"]}),
         (
             _("Default content (control group, and visitors no banner fits)"),
             {

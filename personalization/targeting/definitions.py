@@ -80,6 +80,8 @@ class CompiledPlacement:
     is_active: bool
     default: BannerContent
     banners: tuple[BannerContent, ...] = field(default_factory=tuple)
+    strategy: str = ""  # recommendations: the strategy's name, "" for the default
+    recommendation_title: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,4 +225,6 @@ def compile_placement(placement: Any) -> CompiledPlacement:
         is_active=placement.is_active,
         default=default,
         banners=tuple(banners),
+        strategy=placement.strategy,
+        recommendation_title=placement.recommendation_title,
     )

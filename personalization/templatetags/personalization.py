@@ -64,3 +64,88 @@ def personalization_scripts(context: Any) -> SafeString:
     except Exception:
         logger.exception("personalization: the page script failed; rendering nothing")
         return mark_safe("")
+
+
+class RecommendationsNode(template.Node):
+    def __init__(self, placement: Any, options: dict[str, Any], target: str | None) -> None:
+        self.placement = placement
+        self.options = options
+        self.target = target
+
+    def render(self, context: Any) -> str:
+        from ..recommendations.serving import LimitError, Recommendations, parse_limit, recommend
+
+        request = _request(context)
+        placement = str(self.placement.resolve(context))
+        try:
+            product = (
+                self.options["product"].resolve(context) if "product" in self.options else None
+            )
+            raw_limit = self.options["limit"].resolve(context) if "limit" in self.options else None
+            try:
+                limit = parse_limit(raw_limit)
+            except LimitError:
+                logger.warning(
+                    "personalization: recommendations %r: bad limit %r", placement, raw_limit
+                )
+                limit = 0
+            result = (
+                recommend(request, placement, product=product, limit=limit)
+                if limit and request is not None
+                else Recommendations(placement=placement, strategy="", title="")
+            )
+        except Exception:
+            logger.exception(
+                "personalization: recommendations %r failed; rendering nothing", placement
+            )
+            result = Recommendations(placement=placement, strategy="", title="")
+        if self.target:
+            context[self.target] = result
+            return ""
+        if not result:
+            return ""
+        return _render_recommendations(result, request)
+
+
+def _render_recommendations(result: Any, request: Any) -> str:
+    from ..products import get_adapter
+
+    adapter = get_adapter()
+    items = [
+        {
+            "product": product,
+            "pk": adapter.pk(product),
+            "name": adapter.name(product),
+            "url": adapter.url(product),
+            "price": adapter.price(product),
+            "image_url": adapter.image_url(product),
+        }
+        for product in result.products
+    ]
+    names = [
+        f"personalization/recommendations_{result.placement}.html",
+        "personalization/recommendations.html",
+    ]
+    return render_to_string(names, {"recommendations": result, "items": items}, request=request)
+
+
+@register.tag("recommendations")
+def recommendations_tag(parser: Any, token: Any) -> RecommendationsNode:
+    """``{% recommendations "PLACEMENT" product=product limit=4 [as name] %}``: the products
+    recommended to this visitor in that placement, rendered through
+    ``personalization/recommendations.html`` (or ``recommendations_<placement>.html``), or,
+    with ``as``, put into the context as a list-like object."""
+    bits = token.split_contents()
+    if len(bits) < 2:
+        raise template.TemplateSyntaxError(f"{bits[0]} needs a placement.")
+    target = None
+    if len(bits) >= 4 and bits[-2] == "as":
+        target = bits[-1]
+        bits = bits[:-2]
+    placement = parser.compile_filter(bits[1])
+    options = template.base.token_kwargs(bits[2:], parser)
+    if len(options) != len(bits[2:]) or set(options) - {"product", "limit"}:
+        raise template.TemplateSyntaxError(
+            f"{bits[0]} takes product=… and limit=…, and optionally 'as name'."
+        )
+    return RecommendationsNode(placement, options, target)

@@ -1,0 +1,213 @@
+"""Serving recommendations: a placement's strategy, the visitor's context, the stored lists.
+
+``recommend(request, placement, product=..., limit=...)`` is what the template tag and the API
+call. It never fits and never raises: a strategy that fails falls back to the control group's
+default (and the error is logged); when even that fails the list is empty.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+
+from ..conf import app_settings, cached_on_settings
+from ..models import Exposure
+from ..products import get_adapter
+from ..profiling.visitor import VisitorProfile
+from . import strategies as builtin
+from .base import Context, Strategy
+from .store import SharedStore
+
+logger = logging.getLogger("personalization")
+
+OVERFETCH = 2  # candidates per slot, so unavailable products can be skipped
+TITLES = {
+    "auto": _("Recommended for you"),
+    "recently_viewed": _("Recently viewed"),
+    "viewed_together": _("Customers who viewed this also viewed"),
+    "bought_together": _("Frequently bought together"),
+    "trending": _("Trending now"),
+    "popular_near_you": _("Popular near you"),
+    "buy_again": _("Buy again"),
+    "bestsellers": _("Best sellers"),
+}
+
+
+class LimitError(ValueError):
+    """A ``limit`` that is not a whole number from 1 to RECOMMENDATION_MAX_LIMIT."""
+
+
+@dataclass
+class Recommendations:
+    """What a placement shows: products (the shop's objects), in order."""
+
+    placement: str
+    strategy: str
+    title: str
+    products: list[Any] = field(default_factory=list)
+    exposure_id: str | None = None
+    is_control: bool = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.products)
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    def __bool__(self) -> bool:
+        return bool(self.products)
+
+
+@cached_on_settings
+@functools.lru_cache(maxsize=1)
+def strategies() -> dict[str, Strategy]:
+    """Every strategy by name: the built-in ones and RECOMMENDATION_STRATEGIES' classes."""
+    found: dict[str, Strategy] = {name: cls() for name, cls in builtin.BUILTIN_STRATEGIES.items()}
+    for path in app_settings.RECOMMENDATION_STRATEGIES or []:
+        strategy = import_string(path)()
+        found[strategy.name] = strategy
+    return found
+
+
+def parse_limit(value: Any, default: int = 4) -> int:
+    """A limit from a template or a query string; LimitError says what is wrong."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise LimitError("limit must be a whole number.")
+    try:
+        limit = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise LimitError("limit must be a whole number.") from None
+    maximum = int(app_settings.RECOMMENDATION_MAX_LIMIT)
+    if not 1 <= limit <= maximum:
+        raise LimitError(f"limit must be between 1 and {maximum}.")
+    return limit
+
+
+def strategy_name_for(placement: str, visitor: VisitorProfile | None) -> tuple[str, str, bool]:
+    """(strategy name, heading, is_control) for this placement and visitor."""
+    from ..targeting import definitions
+
+    try:
+        compiled = definitions.current().placements.get(placement)
+    except Exception:
+        logger.exception("personalization: placements unavailable; using the defaults")
+        compiled = None
+    is_control = bool(visitor is not None and visitor.is_tracked and visitor.in_control_group)
+    if is_control:
+        name = str(app_settings.RECOMMENDATION_CONTROL_STRATEGY)
+    else:
+        name = (compiled.strategy if compiled else "") or str(
+            app_settings.RECOMMENDATION_DEFAULT_STRATEGY
+        )
+    heading = compiled.recommendation_title if compiled and compiled.recommendation_title else ""
+    return name, heading, is_control
+
+
+def context_for(request: HttpRequest, product_key: str | None) -> Context:
+    """What serving knows about the visitor: views, purchases, cart, country, interests."""
+    visitor = getattr(request, "visitor", None)
+    context = Context(now=timezone.now(), product=product_key)
+    try:
+        context.cart = [str(key) for key in get_adapter().cart_product_keys(request)]
+    except Exception:
+        logger.exception("personalization: the adapter could not read the cart")
+    if isinstance(visitor, VisitorProfile) and visitor.is_tracked:
+        context.viewed = [str(key) for key in visitor.recently_viewed]
+        context.purchased = [str(key) for key in visitor.purchased]
+        context.categories = visitor.top_categories
+        context.country = visitor.geo.country_code or ""
+    return context
+
+
+def recommend(
+    request: HttpRequest, placement: str, *, product: Any = None, limit: int = 4
+) -> Recommendations:
+    """The recommendations for this visitor in ``placement``, with one exposure logged."""
+    visitor = getattr(request, "visitor", None)
+    visitor = visitor if isinstance(visitor, VisitorProfile) else None
+    adapter = get_adapter()
+    try:
+        name, heading, is_control = strategy_name_for(placement, visitor)
+        product_key = str(adapter.pk(product)) if product is not None else None
+        context = context_for(request, product_key)
+    except Exception:
+        logger.exception("personalization: could not prepare recommendations for %r", placement)
+        return Recommendations(placement=placement, strategy="", title="")
+    keys, name = _ranked(name, context, limit * OVERFETCH)
+    products = _products(keys, limit)
+    result = Recommendations(
+        placement=placement,
+        strategy=name,
+        title=str(heading or TITLES.get(name, "") or ""),
+        products=products,
+        is_control=is_control,
+    )
+    if products:
+        from ..tracking import record_exposure
+
+        result.exposure_id = record_exposure(
+            request,
+            placement=placement,
+            kind=Exposure.RECOMMENDATION,
+            content=f"strategy:{name}",
+            label=result.title,
+            items=[adapter.pk(item) for item in products],
+            is_control=is_control,
+        )
+    return result
+
+
+def _ranked(name: str, context: Context, limit: int) -> tuple[list[str], str]:
+    """Product keys from the strategy; on any failure from the control default instead."""
+    store = SharedStore()
+    fallback = str(app_settings.RECOMMENDATION_CONTROL_STRATEGY)
+    for attempt in dict.fromkeys([name, fallback]):
+        strategy = strategies().get(attempt)
+        if strategy is None:
+            logger.error("personalization: unknown recommendation strategy %r", attempt)
+            continue
+        try:
+            return builtin.recommend(strategy, context, store, limit), attempt
+        except Exception:
+            logger.exception("personalization: recommendation strategy %r failed", attempt)
+    return [], name
+
+
+def _products(keys: list[str], limit: int) -> list[Any]:
+    """The shop's products for these keys, in order, skipping unknown and unavailable ones.
+    One query."""
+    if not keys:
+        return []
+    adapter = get_adapter()
+    pk_field = adapter.get_queryset().model._meta.pk
+    valid = []
+    for key in keys:  # lists may name products whose ids the catalogue's key type rejects
+        try:
+            pk_field.to_python(key)
+            valid.append(key)
+        except ValidationError:
+            continue
+    try:
+        rows = adapter.get_queryset().filter(pk__in=valid)
+        found = {str(adapter.pk(item)): item for item in rows}
+    except Exception:
+        logger.exception("personalization: could not load recommended products")
+        return []
+    chosen = []
+    for key in keys:
+        item = found.get(key)
+        if item is not None and adapter.is_available(item):
+            chosen.append(item)
+            if len(chosen) == limit:
+                break
+    return chosen

@@ -1,0 +1,176 @@
+"""Precomputed lists for serving: written by the precompute tasks, read through three layers.
+
+1. a per-process memo, valid for one *version* of the lists;
+2. Django's cache (``CACHE_ALIAS``), one entry per list, shared by every process;
+3. the ``RecommendationList`` table, read (one query for all missing lists) only on a miss.
+
+Writing new lists bumps the version kept in the cache, which every process checks at most
+once a second; warm serving costs no SQL and usually no cache round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.cache import caches
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..conf import app_settings, on_settings_change
+from .base import Ranked
+
+logger = logging.getLogger("personalization")
+
+VERSION_KEY = "pzn:v1:recommendations-version"
+CHECK_INTERVAL_SECONDS = 1.0
+MEMO_SIZE = 20_000
+CACHE_SECONDS = 24 * 3600
+
+_state: dict[str, Any] = {"version": None, "checked": 0.0}
+_memo: OrderedDict[tuple[str, str], Ranked] = OrderedDict()
+_lock = threading.Lock()
+
+
+def _cache() -> Any:
+    return caches[app_settings.CACHE_ALIAS]
+
+
+@on_settings_change
+def forget_local() -> None:
+    """Drop this process's memo (tests; a settings change)."""
+    with _lock:
+        _memo.clear()
+        _state["version"] = None
+        _state["checked"] = 0.0
+
+
+def current_version() -> str:
+    """The lists' version; read from the cache at most once a second per process."""
+    now = time.monotonic()
+    version = _state["version"]
+    if version is not None and now - _state["checked"] < CHECK_INTERVAL_SECONDS:
+        return version
+    try:
+        cache = _cache()
+        version = cache.get(VERSION_KEY)
+        if version is None:
+            cache.add(VERSION_KEY, secrets.token_hex(8), None)
+            version = cache.get(VERSION_KEY) or secrets.token_hex(8)
+    except Exception:
+        # Without the cache, no process can tell the others about new lists: read them
+        # from the database again every CHECK_INTERVAL_SECONDS.
+        logger.warning("personalization: cache unavailable for recommendations", exc_info=True)
+        version = f"offline-{secrets.token_hex(4)}"
+    with _lock:
+        if version != _state["version"]:
+            _memo.clear()
+        _state["version"] = version
+        _state["checked"] = now
+    return version
+
+
+def _cache_key(version: str, name: str, key: str) -> str:
+    return f"pzn:v1:recs:{version}:{name}:{key}"[:240]
+
+
+class SharedStore:
+    """The serving :class:`~personalization.recommendations.base.ListStore`."""
+
+    def get(self, name: str, key: str = "") -> Ranked:
+        return self.get_many(name, [key]).get(key, [])
+
+    def get_many(self, name: str, keys: Iterable[str]) -> dict[str, Ranked]:
+        keys = list(dict.fromkeys(str(key) for key in keys))
+        version = current_version()
+        found: dict[str, Ranked] = {}
+        missing = []
+        with _lock:
+            for key in keys:
+                hit = _memo.get((name, key))
+                if hit is None:
+                    missing.append(key)
+                else:
+                    _memo.move_to_end((name, key))
+                    found[key] = hit
+        if missing:
+            loaded = _load(version, name, missing)
+            with _lock:
+                for key, ranked in loaded.items():
+                    _memo[(name, key)] = ranked
+                while len(_memo) > MEMO_SIZE:
+                    _memo.popitem(last=False)
+            found.update(loaded)
+        return {key: ranked for key, ranked in found.items() if ranked}
+
+
+def _load(version: str, name: str, keys: list[str]) -> dict[str, Ranked]:
+    """Lists from the cache, then from the table (one query); a missing list is [] and is
+    remembered as such."""
+    from ..models import RecommendationList
+
+    cache = _cache()
+    by_cache_key = {_cache_key(version, name, key): key for key in keys}
+    result: dict[str, Ranked] = {}
+    try:
+        cached = cache.get_many(list(by_cache_key))
+    except Exception:
+        logger.warning("personalization: cache unavailable for recommendations", exc_info=True)
+        cached = {}
+    for cache_key, value in cached.items():
+        result[by_cache_key[cache_key]] = [tuple(item) for item in value]  # type: ignore[misc]
+    absent = [key for key in keys if key not in result]
+    if absent:
+        rows = dict(
+            RecommendationList.objects.filter(name=name, key__in=absent).values_list("key", "items")
+        )
+        fresh = {}
+        for key in absent:
+            ranked = [(str(item[0]), float(item[1])) for item in rows.get(key, [])]
+            result[key] = ranked
+            fresh[_cache_key(version, name, key)] = ranked
+        try:
+            cache.set_many(fresh, CACHE_SECONDS)
+        except Exception:
+            logger.warning("personalization: could not cache recommendations", exc_info=True)
+    return result
+
+
+def save_lists(lists: Mapping[tuple[str, str], Ranked], names: Iterable[str] | None = None) -> int:
+    """Replace the stored lists of ``names`` (default: every name in ``lists``) and publish
+    them to every process. Returns the number of lists written."""
+    from ..models import RecommendationList
+
+    replaced = set(names) if names is not None else {name for name, _ in lists}
+    now = timezone.now()
+    rows = [
+        RecommendationList(
+            name=name,
+            key=key[:100],
+            items=[[product, round(float(score), 6)] for product, score in ranked],
+            computed_at=now,
+        )
+        for (name, key), ranked in lists.items()
+        if name in replaced and ranked
+    ]
+    with transaction.atomic():
+        if replaced:
+            RecommendationList.objects.filter(Q(name__in=replaced)).delete()
+        RecommendationList.objects.bulk_create(rows, batch_size=2000)
+    publish()
+    return len(rows)
+
+
+def publish() -> None:
+    """Make every process read the lists anew."""
+    try:
+        _cache().set(VERSION_KEY, secrets.token_hex(8), None)
+    except Exception:
+        logger.warning("personalization: could not publish new recommendations", exc_info=True)
+    forget_local()

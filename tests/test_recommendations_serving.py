@@ -1,0 +1,298 @@
+"""Recommendations in a shop: interactions logged, lists precomputed, served by the template
+tag and the API with exposures, with fallbacks that never break a page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+from django.test import RequestFactory
+from django.utils import timezone
+
+from personalization import track
+from personalization.models import (
+    Exposure,
+    Placement,
+    ProductInteraction,
+    RecommendationList,
+)
+from personalization.recommendations import precompute, serving, store
+from personalization.targeting import definitions
+from personalization.testutils import attach_visitor
+from personalization.tracking import flush_exposures
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lists():
+    store.forget_local()
+    serving.strategies.cache_clear()
+    yield
+    store.forget_local()
+
+
+@pytest.fixture
+def catalogue(make_product):
+    """Eight products; many visitors view a+b together, fewer a+c; d is the best seller."""
+    products = {name: make_product(slug=name, name=name.upper()) for name in "abcdefgh"}
+    now = timezone.now()
+    rows = []
+
+    def add(visitor: str, name: str, kind: str, minutes: int, quantity: int = 1) -> None:
+        rows.append(
+            ProductInteraction(
+                visitor_id=visitor,
+                product_id=str(products[name].pk),
+                kind=kind,
+                quantity=quantity,
+                created_at=now - dt.timedelta(minutes=minutes),
+            )
+        )
+
+    for n in range(20):
+        add(f"ab{n}", "a", "view", 600 + n)
+        add(f"ab{n}", "b", "view", 590 + n)
+    for n in range(6):
+        add(f"ac{n}", "a", "view", 700 + n)
+        add(f"ac{n}", "c", "view", 690 + n)
+    for n in range(30):
+        add(f"buyer{n}", "d", "purchase", 800 + n)
+    for n in range(10):
+        add(f"other{n}", "e", "purchase", 900 + n)
+        add(f"other{n}", "f", "view", 905 + n)
+        add(f"other{n}", "g", "view", 910 + n)
+        add(f"other{n}", "h", "view", 915 + n)
+    ProductInteraction.objects.bulk_create(rows)
+    precompute.recompute_all()
+    return products
+
+
+def request_for(**state):
+    request = RequestFactory().get("/")
+    attach_visitor(request, **state)
+    return request
+
+
+def render(source: str, request, **context) -> str:
+    return Template("{% load personalization %}" + source).render(
+        Context({"request": request, **context})
+    )
+
+
+def slugs(result) -> list[str]:
+    return [product.slug for product in result]
+
+
+def test_precompute_stores_lists_that_serving_reads(catalogue):
+    assert RecommendationList.objects.exists()
+    request = request_for(in_control_group=False)
+    result = serving.recommend(request, "product-related", product=catalogue["a"], limit=4)
+    assert result.strategy == "auto"
+    assert len(result) == 4
+    assert "a" not in slugs(result)  # never the page's own product
+    assert len(set(slugs(result))) == 4
+
+
+def test_a_placement_uses_the_strategy_chosen_in_the_admin(catalogue):
+    Placement.objects.create(slug="also-viewed", name="Also viewed", strategy="viewed_together")
+    definitions.invalidate()
+    request = request_for(in_control_group=False)
+    result = serving.recommend(request, "also-viewed", product=catalogue["a"], limit=2)
+    assert result.strategy == "viewed_together"
+    assert slugs(result) == ["b", "c"]
+    assert result.title == "Customers who viewed this also viewed"
+
+
+def test_the_control_group_sees_best_sellers_and_logs_a_control_exposure(catalogue):
+    request = request_for(in_control_group=True)
+    result = serving.recommend(request, "home-for-you", limit=2)
+    assert (result.strategy, result.is_control) == ("bestsellers", True)
+    assert slugs(result)[0] == "d"
+    assert flush_exposures(request) == 1
+    exposure = Exposure.objects.get()
+    assert exposure.is_control is True
+    assert exposure.kind == Exposure.RECOMMENDATION
+    assert exposure.content == "strategy:bestsellers"
+    assert exposure.items[0] == catalogue["d"].pk
+
+
+def test_the_cart_and_unavailable_products_are_left_out(catalogue, settings):
+    catalogue["d"].is_available = False
+    catalogue["d"].save()
+    request = request_for(in_control_group=True)
+    result = serving.recommend(request, "home", limit=8)
+    assert "d" not in slugs(result)
+    assert len(result) == 7
+
+
+def test_the_tag_renders_items_with_the_exposure_id(catalogue):
+    request = request_for(in_control_group=False)
+    html = render('{% recommendations "product-related" product=p limit=3 %}', request,
+                  p=catalogue["a"])  # fmt: skip
+    exposure_id = request.__dict__["_personalization_exposures"][0].id
+    assert f'data-personalization-exposure="{exposure_id}"' in html
+    assert html.count('class="pzn-recs__item"') == 3
+    assert 'href="/products/' in html
+
+
+def test_the_tag_puts_the_list_in_the_context_with_as(catalogue):
+    request = request_for(in_control_group=True)
+    html = render(
+        '{% recommendations "cart" limit=2 as recs %}{{ recs.strategy }}:'
+        "{% for p in recs %}{{ p.slug }},{% endfor %}{{ recs.exposure_id|yesno:'x,-' }}",
+        request,
+    )
+    assert html.startswith("bestsellers:d,")
+    assert html.endswith("x")
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1000", "'many'", "2.5"])
+def test_a_bad_limit_renders_nothing_and_logs(catalogue, limit, caplog):
+    request = request_for(in_control_group=False)
+    with caplog.at_level(logging.WARNING, logger="personalization"):
+        html = render(f'{{% recommendations "home" limit={limit} %}}', request)
+    assert html == ""
+    assert "bad limit" in caplog.text
+
+
+def test_the_tag_refuses_unknown_options():
+    with pytest.raises(TemplateSyntaxError):
+        Template('{% load personalization %}{% recommendations "home" colour="red" %}')
+    with pytest.raises(TemplateSyntaxError):
+        Template("{% load personalization %}{% recommendations %}")
+
+
+def test_warm_rendering_costs_at_most_two_queries(catalogue, django_assert_max_num_queries):
+    request = request_for(in_control_group=False, recently_viewed=[catalogue["a"].pk])
+    source = '{% recommendations "product-related" product=p limit=4 %}'
+    render(source, request, p=catalogue["b"])  # warms the lists
+    request = request_for(in_control_group=False, recently_viewed=[catalogue["a"].pk])
+    with django_assert_max_num_queries(2):
+        html = render(source, request, p=catalogue["b"])
+    assert html.count('class="pzn-recs__item"') == 4
+
+
+class Exploding:
+    name = "exploding"
+
+    def recommend(self, context, store, limit):
+        raise RuntimeError("boom")
+
+
+def test_a_strategy_that_raises_falls_back_to_the_default_and_logs(catalogue, settings, caplog):
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "RECOMMENDATION_STRATEGIES": ["tests.test_recommendations_serving.Exploding"],
+        "RECOMMENDATION_DEFAULT_STRATEGY": "exploding",
+    }
+    request = request_for(in_control_group=False)
+    with caplog.at_level(logging.ERROR, logger="personalization"):
+        result = serving.recommend(request, "home", limit=2)
+    assert result.strategy == "bestsellers"
+    assert slugs(result)[0] == "d"
+    assert "strategy 'exploding' failed" in caplog.text
+
+
+def test_lists_are_served_from_the_database_when_the_cache_is_down(catalogue, unreachable_cache):
+    store.forget_local()
+    request = request_for(in_control_group=True)
+    assert slugs(serving.recommend(request, "home", limit=1)) == ["d"]
+
+
+def test_nothing_precomputed_yet_gives_an_empty_list(make_product):
+    make_product()
+    request = request_for(in_control_group=False)
+    assert render('{% recommendations "home" limit=4 %}', request) == ""
+    assert "_personalization_exposures" not in request.__dict__
+
+
+# Interactions ------------------------------------------------------------------------------
+def test_product_pages_log_views_in_one_insert(client, make_product, django_assert_num_queries):
+    product = make_product(slug="tent")
+    client.get("/")
+    client.get(f"/products/{product.slug}/")
+    client.get(f"/products/{product.slug}/")  # the same product again: another view
+    views = ProductInteraction.objects.filter(kind="view")
+    assert list(views.values_list("product_id", flat=True)) == [str(product.pk)] * 2
+
+
+def test_orders_and_cart_additions_are_logged(make_product):
+    product = make_product()
+    request = request_for(in_control_group=False)
+    track.add_to_cart(request, product, quantity=2)
+    track.order(request, order_id="R-1", total=Decimal("39.80"),
+                items=[(product.pk, 2, Decimal("19.90"))])  # fmt: skip
+    track.order(
+        request, order_id="R-1", total=Decimal("39.80"), items=[(product.pk, 2, Decimal("19.90"))]
+    )  # fmt: skip  (a replay)
+    rows = list(ProductInteraction.objects.order_by("kind").values_list("kind", "quantity"))
+    assert rows == [("cart", 2), ("purchase", 2)]
+
+
+def test_no_interactions_when_switched_off(client, make_product, settings):
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "RECORD_PRODUCT_INTERACTIONS": False}
+    product = make_product(slug="tent")
+    client.get("/")
+    client.get(f"/products/{product.slug}/")
+    assert not ProductInteraction.objects.exists()
+
+
+def test_old_interactions_are_purged(make_product, settings):
+    from personalization.retention import purge_old_interactions
+
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "RECOMMENDATION_HISTORY_DAYS": 30}
+    now = timezone.now()
+    for days in (10, 31, 60):
+        ProductInteraction.objects.create(
+            visitor_id="v", product_id="1", kind="view", created_at=now - dt.timedelta(days=days)
+        )
+    assert purge_old_interactions() == 2
+    assert ProductInteraction.objects.count() == 1
+
+
+# API ---------------------------------------------------------------------------------------
+def test_the_api_returns_recommendations_and_logs_an_exposure(client, catalogue):
+    client.get("/")
+    response = client.get(
+        "/personalization/api/recommendations/",
+        {"placement": "product-related", "product": catalogue["a"].pk, "limit": 3},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["items"]) == 3
+    assert str(catalogue["a"].pk) not in [item["id"] for item in body["items"]]
+    assert set(body["items"][0]) == {"id", "name", "url", "price", "image_url"}
+    assert Exposure.objects.filter(pk=body["exposure"], kind="recommendation").exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"placement": "home", "limit": "0"}, "limit"),
+        ({"placement": "home", "limit": "-3"}, "limit"),
+        ({"placement": "home", "limit": "10000000000000000000"}, "limit"),
+        ({"placement": "home", "limit": "four"}, "limit"),
+        ({"placement": ""}, "placement"),
+        ({"placement": "<script>"}, "placement"),
+        ({"placement": "home", "product": "999999"}, "product"),
+        ({"placement": "home", "product": "not-a-number"}, "product"),
+        ({"placement": "home", "product": "x" * 500}, "product"),
+    ],
+)
+def test_the_api_answers_bad_input_with_400_and_a_message(client, catalogue, query, field):
+    response = client.get("/personalization/api/recommendations/", query)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_precompute_tasks_are_scheduled():
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
+    assert tasks["personalization.refresh_trending"] == 300
+    nightly = PeriodicTask.objects.get(task="personalization.recompute_recommendations")
+    assert (nightly.crontab.minute, nightly.crontab.hour) == ("45", "2")
