@@ -179,6 +179,7 @@ REST_FRAMEWORK = {
 
 PERSONALIZATION = {
     "PRODUCT_MODEL": "catalog.Product",
+    "PRODUCT_ADAPTER": "shop_demo.catalog.adapters.DemoProductAdapter",
     "PRODUCT_VIEW_URLS": {"catalog:product-detail": "slug"},
     "GEOIP_PATH": str(VAR_DIR / "demo-geoip.mmdb"),
     "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT") or 0),

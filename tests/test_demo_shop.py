@@ -176,3 +176,77 @@ def test_a_referred_friend_gets_a_welcome_coupon_and_the_referrer_a_reward(
     reward = Coupon.objects.get(source="referral-reward")
     assert reward.product_ids == [catalog[3].pk]
     assert len(mailoutbox) == 1 and reward.code in mailoutbox[0].body
+
+
+@pytest.fixture
+def shop_with_history(demo):
+    """The demo's catalogue, targeting and a month of seeded history, lists computed."""
+    from personalization.recommendations import precompute
+    from shop_demo.catalog.demo_history import seed_history
+    from shop_demo.catalog.demo_targeting import setup_targeting
+    from shop_demo.catalog.models import Category, Product
+
+    for slug in ("camping", "coffee-tea", "electronics", "kitchen"):
+        category = Category.objects.create(name=slug.title(), slug=slug)
+        for n in range(6):
+            Product.objects.create(name=f"{slug} {n}", slug=f"{slug}-{n}", category=category,
+                                   price=Decimal("10.00"), stock=50)  # fmt: skip
+    setup_targeting()
+    assert seed_history(visitors=400) > 1000
+    assert seed_history(visitors=400) == 0  # once
+    precompute.recompute_all()
+    return Product.objects.order_by("pk")
+
+
+def recommended(html: str, placement: str) -> list[str]:
+    """Product slugs in the recommendations section of ``placement``."""
+    import re
+
+    marker = f'data-personalization-placement="{placement}"'
+    if marker not in html:
+        return []
+    section = html.split(marker, 1)[1].split("</section>", 1)[0]
+    return re.findall(r'href="/products/([^/"]+)/"', section)
+
+
+def test_recommendations_on_home_product_cart_and_confirmation(shop_with_history):
+    from personalization.models import Exposure
+
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    home = client.get("/").content.decode()
+    assert len(recommended(home, "home-for-you")) == 4
+    assert "Picked for you" in home
+    product = shop_with_history.first()
+    page = client.get(f"/products/{product.slug}/").content.decode()
+    together = recommended(page, "product-viewed-together")
+    assert together and product.slug not in together
+    assert recommended(page, "product-bought-together") != []
+    client.post(f"/cart/add/{product.pk}/", {"quantity": 1})
+    cart = client.get("/cart/").content.decode()
+    complete = recommended(cart, "cart-complete")
+    assert len(complete) == 4 and product.slug not in complete  # the cart is left out
+    response = checkout(client)
+    confirmation = client.get(response["Location"]).content.decode()
+    assert len(recommended(confirmation, "order-confirmation")) == 4
+    placements = set(
+        Exposure.objects.filter(kind="recommendation").values_list("placement", flat=True)
+    )
+    assert {
+        "home-for-you",
+        "product-viewed-together",
+        "cart-complete",
+        "order-confirmation",
+    } <= placements
+
+
+def test_popular_near_you_follows_the_pretended_country(shop_with_history, demo):
+    demo.DEBUG = True
+    near = {}
+    for country in ("GB", "US"):
+        client = Client(HTTP_USER_AGENT=BROWSER_UA)
+        client.post("/demo/pretend/", {"country": country})
+        near[country] = recommended(client.get("/").content.decode(), "home-near-you")
+    assert near["GB"] and near["US"]
+    assert near["GB"] != near["US"]
+    assert any(slug.startswith("coffee-tea") for slug in near["GB"][:2])  # British tastes
+    assert any(slug.startswith("electronics") for slug in near["US"][:2])

@@ -16,6 +16,41 @@ SEGMENTS = [
 ]
 
 PLACEMENTS = [
+    # Recommendations: each placement's strategy, as staff would choose it in the admin.
+    {
+        "slug": "home-for-you",
+        "name": "Home page: for you",
+        "strategy": "auto",
+        "recommendation_title": "Picked for you",
+    },
+    {
+        "slug": "home-near-you",
+        "name": "Home page: popular near you",
+        "strategy": "popular_near_you",
+        "recommendation_title": "Popular near you",
+    },
+    {
+        "slug": "product-viewed-together",
+        "name": "Product page: viewed together",
+        "strategy": "viewed_together",
+    },
+    {
+        "slug": "product-bought-together",
+        "name": "Product page: bought together",
+        "strategy": "bought_together",
+    },
+    {
+        "slug": "cart-complete",
+        "name": "Cart: complete your order",
+        "strategy": "auto",
+        "recommendation_title": "Complete your order",
+    },
+    {
+        "slug": "order-confirmation",
+        "name": "Order confirmation",
+        "strategy": "auto",
+        "recommendation_title": "You may also like",
+    },
     {
         "slug": "home-hero",
         "name": "Home page hero",

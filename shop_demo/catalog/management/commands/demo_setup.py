@@ -43,9 +43,23 @@ class Command(BaseCommand):
             f"Targeting: {new_segments} new segments, {new_banners} new banners "
             "(edit them in the admin under Personalization)."
         )
+        self.setup_recommendations()
         self.setup_admin()
         self.stdout.write(
             self.style.SUCCESS(f"Demo shop ready ({time.monotonic() - started:.1f}s).")
+        )
+
+    def setup_recommendations(self) -> None:
+        """A month of shopping history, then the recommendation lists fitted on it."""
+        from personalization.recommendations import precompute
+
+        from ...demo_history import seed_history
+
+        written = seed_history()
+        result = precompute.recompute_all()
+        self.stdout.write(
+            f"Recommendations: {written} history rows written, {result['lists']} lists "
+            f"computed from {result['interactions']} interactions."
         )
 
     def setup_catalog(self) -> None:
