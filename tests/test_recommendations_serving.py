@@ -296,3 +296,41 @@ def test_precompute_tasks_are_scheduled():
     assert tasks["personalization.refresh_trending"] == 300
     nightly = PeriodicTask.objects.get(task="personalization.recompute_recommendations")
     assert (nightly.crontab.minute, nightly.crontab.hour) == ("45", "2")
+
+
+def test_a_page_category_leads_the_blend(catalogue, make_product):
+    others = [make_product(category="kitchen", slug=f"pan-{n}") for n in range(3)]
+    ProductInteraction.objects.bulk_create(
+        ProductInteraction(visitor_id=f"cook{n}", product_id=str(pan.pk), kind="purchase")
+        for n in range(3)
+        for pan in others
+    )
+    precompute.recompute_all()
+    request = request_for(in_control_group=False)
+    result = serving.recommend(request, "category-picks", category="kitchen", limit=3)
+    assert set(slugs(result)) == {"pan-0", "pan-1", "pan-2"}
+    html = render('{% recommendations "category-picks" category="kitchen" limit=2 %}', request)
+    assert html.count('class="pzn-recs__item"') == 2 and "/products/pan-" in html
+
+
+def test_recommendations_for_an_email_come_from_the_stored_visitor(catalogue):
+    from personalization.models import Visitor
+
+    now = timezone.now()
+    Visitor.objects.create(
+        id="reader", first_seen=now, last_seen=now, first_source="email",
+        recently_viewed=[catalogue["a"].pk], in_control_group=False,
+    )  # fmt: skip
+    Visitor.objects.create(id="held-out", first_seen=now, last_seen=now, in_control_group=True)
+    result = serving.recommend_for_visitor("reader", "email", limit=3)
+    assert result.strategy == "auto" and len(result) == 3
+    exposure = Exposure.objects.get(pk=result.exposure_id)
+    assert (exposure.placement, exposure.visitor_id, exposure.is_control) == (
+        "email",
+        "reader",
+        False,
+    )
+    held_out = serving.recommend_for_visitor("held-out", "email", limit=2)
+    assert held_out.strategy == "bestsellers" and slugs(held_out)[0] == "d"
+    assert Exposure.objects.get(pk=held_out.exposure_id).is_control is True
+    assert not serving.recommend_for_visitor("nobody", "email")

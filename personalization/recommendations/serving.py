@@ -113,8 +113,11 @@ def strategy_name_for(placement: str, visitor: VisitorProfile | None) -> tuple[s
     return name, heading, is_control
 
 
-def context_for(request: HttpRequest, product_key: str | None) -> Context:
-    """What serving knows about the visitor: views, purchases, cart, country, interests."""
+def context_for(
+    request: HttpRequest, product_key: str | None, category: str | None = None
+) -> Context:
+    """What serving knows about the visitor: views, purchases, cart, country, interests (the
+    page's ``category`` first)."""
     visitor = getattr(request, "visitor", None)
     context = Context(now=timezone.now(), product=product_key)
     try:
@@ -126,20 +129,28 @@ def context_for(request: HttpRequest, product_key: str | None) -> Context:
         context.purchased = [str(key) for key in visitor.purchased]
         context.categories = visitor.top_categories
         context.country = visitor.geo.country_code or ""
+    if category:
+        context.categories = [category, *(key for key in context.categories if key != category)]
     return context
 
 
 def recommend(
-    request: HttpRequest, placement: str, *, product: Any = None, limit: int = 4
+    request: HttpRequest,
+    placement: str,
+    *,
+    product: Any = None,
+    category: str | None = None,
+    limit: int = 4,
 ) -> Recommendations:
-    """The recommendations for this visitor in ``placement``, with one exposure logged."""
+    """The recommendations for this visitor in ``placement`` (on the page of ``product`` or
+    of the category keyed ``category``, if any), with one exposure logged."""
     visitor = getattr(request, "visitor", None)
     visitor = visitor if isinstance(visitor, VisitorProfile) else None
     adapter = get_adapter()
     try:
         name, heading, is_control = strategy_name_for(placement, visitor)
         product_key = str(adapter.pk(product)) if product is not None else None
-        context = context_for(request, product_key)
+        context = context_for(request, product_key, str(category) if category else None)
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", placement)
         return Recommendations(placement=placement, strategy="", title="")
@@ -211,3 +222,59 @@ def _products(keys: list[str], limit: int) -> list[Any]:
             if len(chosen) == limit:
                 break
     return chosen
+
+
+def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: int = 4) -> Any:
+    """Recommendations for a visitor outside a request — an email, a push message — from the
+    visitor's stored row: views, category interests, country, purchases and group. One
+    exposure is written at once (the message is rendered to be sent). Returns
+    :class:`Recommendations`; empty for an unknown visitor."""
+    from ..models import ProductInteraction, Visitor
+
+    row = Visitor.objects.filter(pk=visitor_id).first()
+    if row is None:
+        return Recommendations(placement=placement, strategy="", title="")
+    try:
+        name, heading, _ = strategy_name_for(placement, None)
+        if row.in_control_group:
+            name = str(app_settings.RECOMMENDATION_CONTROL_STRATEGY)
+        purchased = (
+            ProductInteraction.objects.filter(
+                visitor_id=visitor_id, kind=ProductInteraction.PURCHASE
+            )
+            .order_by("-created_at")
+            .values_list("product_id", flat=True)[:200]
+        )
+        interests = row.category_interest if isinstance(row.category_interest, dict) else {}
+        context = Context(
+            now=timezone.now(),
+            viewed=[str(key) for key in row.recently_viewed or []],
+            purchased=list(dict.fromkeys(purchased)),
+            country=row.country_code or "",
+            categories=sorted(interests, key=lambda key: -float(interests[key][0])),
+        )
+    except Exception:
+        logger.exception("personalization: could not prepare recommendations for %r", visitor_id)
+        return Recommendations(placement=placement, strategy="", title="")
+    keys, name = _ranked(name, context, limit * OVERFETCH)
+    products = _products(keys, limit)
+    result = Recommendations(
+        placement=placement,
+        strategy=name,
+        title=str(heading or TITLES.get(name, "") or ""),
+        products=products,
+        is_control=row.in_control_group,
+    )
+    if products:
+        adapter = get_adapter()
+        exposure = Exposure.objects.create(
+            visitor_id=visitor_id,
+            placement=placement[:100],
+            kind=Exposure.RECOMMENDATION,
+            content=f"strategy:{name}",
+            content_label=result.title[:200],
+            items=[str(adapter.pk(item)) for item in products],
+            is_control=row.in_control_group,
+        )
+        result.exposure_id = str(exposure.pk)
+    return result

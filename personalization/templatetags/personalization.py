@@ -81,6 +81,9 @@ class RecommendationsNode(template.Node):
             product = (
                 self.options["product"].resolve(context) if "product" in self.options else None
             )
+            category = (
+                self.options["category"].resolve(context) if "category" in self.options else None
+            )
             raw_limit = self.options["limit"].resolve(context) if "limit" in self.options else None
             try:
                 limit = parse_limit(raw_limit)
@@ -90,7 +93,7 @@ class RecommendationsNode(template.Node):
                 )
                 limit = 0
             result = (
-                recommend(request, placement, product=product, limit=limit)
+                recommend(request, placement, product=product, category=category, limit=limit)
                 if limit and request is not None
                 else Recommendations(placement=placement, strategy="", title="")
             )
@@ -131,10 +134,11 @@ def _render_recommendations(result: Any, request: Any) -> str:
 
 @register.tag("recommendations")
 def recommendations_tag(parser: Any, token: Any) -> RecommendationsNode:
-    """``{% recommendations "PLACEMENT" product=product limit=4 [as name] %}``: the products
-    recommended to this visitor in that placement, rendered through
-    ``personalization/recommendations.html`` (or ``recommendations_<placement>.html``), or,
-    with ``as``, put into the context as a list-like object."""
+    """``{% recommendations "PLACEMENT" product=product category=key limit=4 [as name] %}``:
+    the products recommended to this visitor in that placement (on that product's or
+    category's page), rendered through ``personalization/recommendations.html`` (or
+    ``recommendations_<placement>.html``), or, with ``as``, put into the context as a
+    list-like object."""
     bits = token.split_contents()
     if len(bits) < 2:
         raise template.TemplateSyntaxError(f"{bits[0]} needs a placement.")
@@ -144,8 +148,8 @@ def recommendations_tag(parser: Any, token: Any) -> RecommendationsNode:
         bits = bits[:-2]
     placement = parser.compile_filter(bits[1])
     options = template.base.token_kwargs(bits[2:], parser)
-    if len(options) != len(bits[2:]) or set(options) - {"product", "limit"}:
+    if len(options) != len(bits[2:]) or set(options) - {"product", "category", "limit"}:
         raise template.TemplateSyntaxError(
-            f"{bits[0]} takes product=… and limit=…, and optionally 'as name'."
+            f"{bits[0]} takes product=…, category=… and limit=…, and optionally 'as name'."
         )
     return RecommendationsNode(placement, options, target)
