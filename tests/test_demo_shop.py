@@ -215,6 +215,9 @@ def test_recommendations_on_home_product_cart_and_confirmation(shop_with_history
     client = Client(HTTP_USER_AGENT=BROWSER_UA)
     home = client.get("/").content.decode()
     assert len(recommended(home, "home-for-you")) == 4
+    department = client.get("/categories/kitchen/").content.decode()
+    picks = recommended(department, "category-picks")
+    assert len(picks) == 4 and picks[0].startswith("kitchen")
     assert "Picked for you" in home
     product = shop_with_history.first()
     page = client.get(f"/products/{product.slug}/").content.decode()

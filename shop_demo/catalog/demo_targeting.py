@@ -30,6 +30,12 @@ PLACEMENTS = [
         "recommendation_title": "Popular near you",
     },
     {
+        "slug": "category-picks",
+        "name": "Category page: top picks",
+        "strategy": "auto",
+        "recommendation_title": "Top picks for you here",
+    },
+    {
         "slug": "product-viewed-together",
         "name": "Product page: viewed together",
         "strategy": "viewed_together",
