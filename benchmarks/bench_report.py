@@ -91,11 +91,11 @@ def rebuild_rollups(reuse: bool) -> tuple[float, dict[str, int]]:
     rollups.refresh(full=not (reuse and rollups.status() is not None))
     seconds = ReportRollup.objects.get().rebuild_duration or 0.0
     with connection.cursor() as cursor:
-        for model in (ReportCell, ReportVisitorState):  # sizes without a rebuild's dead rows
-            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
         sizes = {}
-        for model in (ReportCell, ReportVisitorState):
-            cursor.execute("SELECT pg_total_relation_size(%s)", [model._meta.db_table])
+        for model in (ReportCell, ReportVisitorState):  # the rows themselves, not dead space
+            table = model._meta.db_table
+            cursor.execute(f"ANALYZE {table}")
+            cursor.execute(f"SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t")
             sizes[model.__name__] = cursor.fetchone()[0]
     return seconds, {
         "cells": ReportCell.objects.count(),
@@ -273,8 +273,8 @@ def main() -> None:
         f"- Full rebuild of the roll-ups (`manage.py personalization_rollup --full`, the last "
         f"one's duration as recorded): {rebuild_seconds:.0f} s, one process; "
         f"{sizes['cells']:,} cells "
-        f"({sizes['cells_bytes'] / 2**20:.0f} MiB with indexes) and {sizes['states']:,} "
-        f"per-visitor states ({sizes['states_bytes'] / 2**20:.0f} MiB).",
+        f"({sizes['cells_bytes'] / 2**20:.0f} MiB of rows) and {sizes['states']:,} "
+        f"per-visitor states ({sizes['states_bytes'] / 2**20:.0f} MiB of rows).",
         f"- Incremental refresh after five minutes of traffic ({written} exposures, "
         f"{refreshed['visitors']} visitors recomputed): {refresh_seconds:.2f} s.",
         "",
