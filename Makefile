@@ -6,7 +6,7 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: bench-report bench-recommendations demo test install lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_middleware.py
+	$(BIN)/python benchmarks/bench_targeting.py
+	$(BIN)/python benchmarks/bench_recommendations_serving.py
+
+# The report at 10 million exposures (needs PostgreSQL; loads its own database once).
+bench-report: $(STAMP)
+	$(BIN)/python benchmarks/bench_report.py
+
+# Recommendation quality on UCI Online Retail, with the implicit library's baselines.
+bench-recommendations: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/bench_recommendations.py
 
 clean:
 	rm -rf $(VENV) .nox var build dist *.egg-info
