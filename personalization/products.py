@@ -182,8 +182,10 @@ def get_product_model() -> type[models.Model]:
 
 @on_settings_change
 def forget_all_view_info() -> None:
-    """Drop this process's memo of product lookups (the shared cache keeps its entries)."""
+    """Drop this process's memo of product lookups and cards (the shared cache keeps its
+    entries)."""
     _local_info.clear()
+    _local_cards.clear()
 
 
 @cached_on_settings
@@ -242,3 +244,89 @@ def forget_view_info(product: models.Model) -> None:
             _local_info.pop((field, str(value)), None)
     if keys:
         cache.delete_many(keys)
+
+
+# Product cards: what an API or an email shows of a recommended product, cached like view info.
+_local_cards: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+
+def _card_cache_key(pk: str) -> str:
+    model = get_product_model()._meta.label_lower
+    digest = hashlib.blake2b(pk.encode(), digest_size=12).hexdigest()
+    return f"pzn:v1:card:{model}:{digest}"
+
+
+def _card(adapter: BaseProductAdapter, product: models.Model) -> dict[str, Any]:
+    price = adapter.price(product)
+    return {
+        "id": str(adapter.pk(product)),
+        "name": adapter.name(product),
+        "url": adapter.url(product),
+        "price": str(price) if price is not None else None,
+        "image_url": adapter.image_url(product),
+        "available": bool(adapter.is_available(product)),
+    }
+
+
+def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Cards (id, name, url, price, image_url, available) of the products with these primary
+    keys, by key; unknown keys are left out. Cached per product, so warm calls cost no SQL;
+    misses cost one query together."""
+    now = time.monotonic()
+    found: dict[str, dict[str, Any]] = {}
+    missing: list[str] = []
+    for key in dict.fromkeys(str(key) for key in keys):
+        hit = _local_cards.get(key)
+        if hit is not None and hit[0] > now:
+            if hit[1] is not None:
+                found[key] = hit[1]
+        else:
+            missing.append(key)
+    if not missing:
+        return found
+    cache = caches[app_settings.CACHE_ALIAS]
+    try:
+        cached = cache.get_many([_card_cache_key(key) for key in missing])
+    except Exception:
+        logger.warning("personalization: cache unavailable for product cards", exc_info=True)
+        cached = {}
+    fresh: dict[str, Any] = {}
+    unknown = [key for key in missing if _card_cache_key(key) not in cached]
+    if unknown:
+        adapter = get_adapter()
+        pk_field = get_product_model()._meta.pk
+        valid = []
+        for key in unknown:
+            try:
+                pk_field.to_python(key)
+                valid.append(key)
+            except ValidationError:
+                continue
+        loaded = {}
+        if valid:
+            for product in adapter.get_queryset().filter(pk__in=valid):
+                card = _card(adapter, product)
+                loaded[card["id"]] = card
+        for key in unknown:
+            card = loaded.get(key)
+            cached[_card_cache_key(key)] = card or {}
+            fresh[_card_cache_key(key)] = card or {}
+        try:
+            cache.set_many(fresh, PRODUCT_INFO_CACHE_SECONDS)
+        except Exception:
+            logger.warning("personalization: could not cache product cards", exc_info=True)
+    if len(_local_cards) >= _LOCAL_INFO_MAX:
+        _local_cards.clear()
+    for key in missing:
+        card = cached.get(_card_cache_key(key)) or None
+        _local_cards[key] = (now + _LOCAL_INFO_SECONDS, card)
+        if card is not None:
+            found[key] = card
+    return found
+
+
+def forget_card(product: models.Model) -> None:
+    """Drop the cached card of a product that was saved or deleted."""
+    key = str(product.pk)
+    _local_cards.pop(key, None)
+    caches[app_settings.CACHE_ALIAS].delete(_card_cache_key(key))

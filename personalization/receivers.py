@@ -31,6 +31,7 @@ def attach_visitor_to_user(sender: Any, request: Any, user: Any, **kwargs: Any) 
 def forget_product(sender: Any, instance: Any, **kwargs: Any) -> None:
     try:
         products.forget_view_info(instance)
+        products.forget_card(instance)
     except Exception:
         logger.warning("personalization: could not clear cached product info", exc_info=True)
 

@@ -334,3 +334,37 @@ def test_recommendations_for_an_email_come_from_the_stored_visitor(catalogue):
     assert held_out.strategy == "bestsellers" and slugs(held_out)[0] == "d"
     assert Exposure.objects.get(pk=held_out.exposure_id).is_control is True
     assert not serving.recommend_for_visitor("nobody", "email")
+
+
+def test_a_warm_api_call_reads_nothing_and_writes_its_exposure(client, catalogue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get("/")
+    url = "/personalization/api/recommendations/"
+    query = {"placement": "product-related", "product": catalogue["a"].pk, "limit": 4}
+    client.get(url, query)  # warms the lists and the product cards
+    with CaptureQueriesContext(connection) as captured:
+        body = client.get(url, query).json()
+    statements = [
+        q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
+    ]
+    assert len(statements) == 1 and statements[0].startswith(
+        'INSERT INTO "personalization_exposure"'
+    )
+    assert len(body["items"]) == 4
+
+
+def test_a_saved_product_shows_its_new_name_in_the_api(client, catalogue):
+    client.get("/")
+    url = "/personalization/api/recommendations/"
+    names = lambda: [
+        item["name"] for item in client.get(url, {"placement": "x", "limit": 8}).json()["items"]
+    ]  # noqa: E731
+    assert "D" in names()
+    catalogue["d"].name = "Dutch oven"
+    catalogue["d"].save()
+    assert "Dutch oven" in names()
+    catalogue["d"].is_available = False
+    catalogue["d"].save()
+    assert "Dutch oven" not in names()

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings, cached_on_settings
 from ..models import Exposure
+from ..products import cards as product_cards
 from ..products import get_adapter
 from ..profiling.visitor import VisitorProfile
 from . import strategies as builtin
@@ -139,23 +140,28 @@ def recommend(
     placement: str,
     *,
     product: Any = None,
+    product_key: str | None = None,
     category: str | None = None,
     limit: int = 4,
+    as_cards: bool = False,
 ) -> Recommendations:
-    """The recommendations for this visitor in ``placement`` (on the page of ``product`` or
-    of the category keyed ``category``, if any), with one exposure logged."""
+    """The recommendations for this visitor in ``placement`` (on the page of ``product``, or
+    of the product whose primary key is ``product_key``, or of the category keyed
+    ``category``), with one exposure logged. ``as_cards`` gives cached product cards
+    (:func:`~personalization.products.cards`) instead of model instances: no SQL when warm."""
     visitor = getattr(request, "visitor", None)
     visitor = visitor if isinstance(visitor, VisitorProfile) else None
     adapter = get_adapter()
     try:
         name, heading, is_control = strategy_name_for(placement, visitor)
-        product_key = str(adapter.pk(product)) if product is not None else None
+        if product is not None:
+            product_key = str(adapter.pk(product))
         context = context_for(request, product_key, str(category) if category else None)
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", placement)
         return Recommendations(placement=placement, strategy="", title="")
     keys, name = _ranked(name, context, limit * OVERFETCH)
-    products = _products(keys, limit)
+    products = _cards(keys, limit) if as_cards else _products(keys, limit)
     result = Recommendations(
         placement=placement,
         strategy=name,
@@ -172,10 +178,20 @@ def recommend(
             kind=Exposure.RECOMMENDATION,
             content=f"strategy:{name}",
             label=result.title,
-            items=[adapter.pk(item) for item in products],
+            items=[item["id"] if as_cards else adapter.pk(item) for item in products],
             is_control=is_control,
         )
     return result
+
+
+def _cards(keys: list[str], limit: int) -> list[dict[str, Any]]:
+    """Cached cards of the available products among ``keys``, in order."""
+    try:
+        found = product_cards(keys)
+    except Exception:
+        logger.exception("personalization: could not load recommended products")
+        return []
+    return [found[key] for key in keys if key in found and found[key]["available"]][:limit]
 
 
 def _ranked(name: str, context: Context, limit: int) -> tuple[list[str], str]:
