@@ -181,15 +181,24 @@ def flush_exposures(request: HttpRequest) -> int:
         if visitor is not None:
             for view in views:
                 view.visitor_id = visitor.id
-        ProductInteraction.objects.bulk_create(views)
+        _insert(ProductInteraction, views)
     pending = request.__dict__.pop(EXPOSURES_ATTRIBUTE, None)
     if not pending:
         return 0
     if visitor is not None:  # a login during the request may have changed the id
         for exposure in pending:
             exposure.visitor_id = visitor.id
-    Exposure.objects.bulk_create(pending)
+    _insert(Exposure, pending)
     return len(pending)
+
+
+def _insert(model: Any, rows: list[Any]) -> None:
+    """One INSERT. A single row is saved on its own: bulk_create would wrap it in a
+    transaction, two more round trips."""
+    if len(rows) == 1:
+        rows[0].save(force_insert=True)
+    else:
+        model.objects.bulk_create(rows)
 
 
 def _jsonable_key(value: Any) -> Any:
