@@ -358,9 +358,10 @@ def test_a_warm_api_call_reads_nothing_and_writes_its_exposure(client, catalogue
 def test_a_saved_product_shows_its_new_name_in_the_api(client, catalogue):
     client.get("/")
     url = "/personalization/api/recommendations/"
-    names = lambda: [
-        item["name"] for item in client.get(url, {"placement": "x", "limit": 8}).json()["items"]
-    ]  # noqa: E731
+    def names() -> list[str]:
+        response = client.get(url, {"placement": "x", "limit": 8})
+        return [item["name"] for item in response.json()["items"]]
+
     assert "D" in names()
     catalogue["d"].name = "Dutch oven"
     catalogue["d"].save()
