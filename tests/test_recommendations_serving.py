@@ -358,6 +358,7 @@ def test_a_warm_api_call_reads_nothing_and_writes_its_exposure(client, catalogue
 def test_a_saved_product_shows_its_new_name_in_the_api(client, catalogue):
     client.get("/")
     url = "/personalization/api/recommendations/"
+
     def names() -> list[str]:
         response = client.get(url, {"placement": "x", "limit": 8})
         return [item["name"] for item in response.json()["items"]]
