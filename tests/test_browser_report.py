@@ -1,0 +1,115 @@
+"""The conversion report in a real Chromium: staff log in to the admin, read the figures and
+charts, switch periods, and download the CSV; the figures come from the daily roll-ups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from personalization.models import Exposure
+from tests.test_browser import ARTIFACTS, page, retrying  # noqa: F401  (the page fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def shop_month() -> None:
+    """300 personalized visitors (30 ordered, 45.00 each) and 200 control visitors (10
+    ordered, 30.00 each) over the last 20 days, rolled up."""
+    from personalization.models import Conversion, Exposure
+    from personalization.reports import rollups
+
+    now = timezone.now()
+    exposures, orders = [], []
+    for group, visitors, buyers, price in ((False, 300, 30, "45.00"), (True, 200, 10, "30.00")):
+        for n in range(visitors):
+            vid = f"{'c' if group else 'p'}{n}"
+            at = now - dt.timedelta(days=n % 20, hours=1)
+            exposures.append(
+                Exposure(
+                    visitor_id=vid,
+                    placement="home-hero",
+                    kind=Exposure.BANNER,
+                    content="default" if group else "banner:1",
+                    content_label="" if group else "Winter <b>sale</b>",
+                    is_control=group,
+                    created_at=at,
+                )
+            )
+            if n < buyers:
+                orders.append(
+                    Conversion(
+                        visitor_id=vid,
+                        kind=Conversion.PURCHASE,
+                        goal="purchase",
+                        order_id=f"o-{vid}",
+                        revenue=Decimal(price),
+                        is_control=group,
+                        created_at=at + dt.timedelta(minutes=30),
+                    )
+                )
+    Exposure.objects.bulk_create(exposures)
+    Conversion.objects.bulk_create(orders)
+    rollups.refresh()
+    get_user_model().objects.create_user("boss", "boss@example.com", "pw", is_staff=True,
+                                         is_superuser=True)  # fmt: skip
+
+
+def test_staff_read_the_report_its_charts_and_download_the_csv(page: Any, shop_month) -> None:  # noqa: F811
+    expect = pytest.importorskip("playwright.sync_api").expect
+    report_url = reverse("admin:personalization_report")
+    page.goto(f"/admin/login/?next={report_url}")
+    page.fill("#id_username", "boss")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"**{report_url}")
+
+    expect(page.locator("h1")).to_contain_text("Conversion report")
+    expect(page.locator("section.pzn-personalized .pzn-big")).to_have_text("10.00%")
+    expect(page.locator("section.pzn-control .pzn-big")).to_have_text("5.00%")
+    expect(page.locator("section.pzn-personalized")).to_contain_text("30 of 300 visitors")
+    expect(page.locator(".pzn-source")).to_contain_text("Daily roll-ups")
+    # The content's name is shown as text, never as markup.
+    expect(page.get_by_text("Winter <b>sale</b>").first).to_be_visible()
+    charts = page.locator("svg.pzn-chart[role=img]")
+    assert charts.count() >= 2
+    for index in range(charts.count()):
+        box = charts.nth(index).bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 80
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+    page.get_by_role("link", name="Last 7 days").click()
+    page.wait_for_url("**start=*")
+    first_day = timezone.localdate() - dt.timedelta(days=6)
+    assert f"start={first_day.isoformat()}" in page.url
+    since = timezone.make_aware(dt.datetime.combine(first_day, dt.time.min))
+    week = retrying(
+        lambda: (
+            Exposure.objects.filter(is_control=False, created_at__gte=since)
+            .values("visitor_id")
+            .distinct()
+            .count()
+        )
+    )
+    assert 90 <= week <= 120
+    expect(page.locator("section.pzn-personalized")).to_contain_text(f"of {week} visitors")
+
+    csv_href = page.locator("a[download]").get_attribute("href")
+    response = page.request.get(report_url + csv_href)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "personalized" in response.text().lower()
+
+
+def test_the_report_sends_anonymous_visitors_to_the_login(page: Any) -> None:  # noqa: F811
+    report_url = reverse("admin:personalization_report")
+    page.goto(report_url)
+    assert "/admin/login/" in page.url
+    assert retrying(lambda: get_user_model().objects.count()) == 0
