@@ -18,3 +18,6 @@ def test_the_schema_describes_every_endpoint_for_anyone():
     assert "email" in schema["components"]["schemas"]["SignupRequest"]["properties"]
     report_params = {p["name"] for p in schema["paths"]["/api/report/"]["get"]["parameters"]}
     assert {"start", "end", "goal"} <= report_params
+    recommendations = schema["paths"]["/api/recommendations/"]["get"]
+    assert {p["name"] for p in recommendations["parameters"]} >= {"placement", "product", "limit"}
+    assert {"200", "400"} <= set(recommendations["responses"])

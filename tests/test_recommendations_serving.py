@@ -370,3 +370,18 @@ def test_a_saved_product_shows_its_new_name_in_the_api(client, catalogue):
     catalogue["d"].is_available = False
     catalogue["d"].save()
     assert "Dutch oven" not in names()
+
+
+def test_staff_choose_a_placement_strategy_among_the_known_ones(admin_client):
+    url = "/admin/personalization/placement/add/"
+    page = admin_client.get(url).content.decode()
+    for name in ("auto", "viewed_together", "bought_together", "popular_near_you", "buy_again"):
+        assert f'value="{name}"' in page
+    form = {"slug": "recs", "name": "Recs", "selection": "priority", "is_active": "on",
+            "banners-TOTAL_FORMS": "0", "banners-INITIAL_FORMS": "0"}  # fmt: skip
+    refused = admin_client.post(url, {**form, "strategy": "made_up"})
+    assert refused.status_code == 200 and not Placement.objects.filter(slug="recs").exists()
+    assert "made_up is not one of the available choices" in refused.content.decode()
+    saved = admin_client.post(url, {**form, "strategy": "trending"})
+    assert saved.status_code == 302
+    assert Placement.objects.get(slug="recs").strategy == "trending"
