@@ -74,10 +74,11 @@ def test_saving_a_rule_reloads_the_definitions_everywhere():
     rule.value = ">=50"
     rule.save()  # bumps the shared version in the cache
     # Another process still holds the old copy; within its check interval it keeps it ...
-    definitions._state.update(definitions=stale, checked=time.monotonic())
+    definitions._state["definitions"] = stale
+    definitions.VERSION._value, definitions.VERSION._checked = stale.version, time.monotonic()
     assert segments_for(visitor) == frozenset()
     # ... and after it, it sees the new version and reloads.
-    definitions._state.update(checked=time.monotonic() - 5)
+    definitions.VERSION._checked = time.monotonic() - 5
     assert segments_for(visitor) == {"big-spenders"}
 
 

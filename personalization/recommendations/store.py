@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import app_settings, on_settings_change
+from ..versioning import SharedVersion
 from .base import Ranked
 
 logger = logging.getLogger("personalization")
@@ -33,7 +34,8 @@ CHECK_INTERVAL_SECONDS = 1.0
 MEMO_SIZE = 20_000
 CACHE_SECONDS = 24 * 3600
 
-_state: dict[str, Any] = {"version": None, "checked": 0.0}
+VERSION = SharedVersion(VERSION_KEY, CHECK_INTERVAL_SECONDS)
+_state: dict[str, Any] = {"version": None, "offline_until": 0.0}
 _memo: OrderedDict[tuple[str, str], Ranked] = OrderedDict()
 _lock = threading.Lock()
 
@@ -48,31 +50,27 @@ def forget_local() -> None:
     with _lock:
         _memo.clear()
         _state["version"] = None
-        _state["checked"] = 0.0
+        _state["offline_until"] = 0.0
+    VERSION.forget()
 
 
 def current_version() -> str:
     """The lists' version; read from the cache at most once a second per process."""
     now = time.monotonic()
-    version = _state["version"]
-    if version is not None and now - _state["checked"] < CHECK_INTERVAL_SECONDS:
-        return version
+    if now < _state["offline_until"]:
+        return str(_state["version"])
     try:
-        cache = _cache()
-        version = cache.get(VERSION_KEY)
-        if version is None:
-            cache.add(VERSION_KEY, secrets.token_hex(8), None)
-            version = cache.get(VERSION_KEY) or secrets.token_hex(8)
+        version = VERSION.get()
     except Exception:
         # Without the cache, no process can tell the others about new lists: read them
         # from the database again every CHECK_INTERVAL_SECONDS.
         logger.warning("personalization: cache unavailable for recommendations", exc_info=True)
         version = f"offline-{secrets.token_hex(4)}"
+        _state["offline_until"] = now + CHECK_INTERVAL_SECONDS
     with _lock:
         if version != _state["version"]:
             _memo.clear()
         _state["version"] = version
-        _state["checked"] = now
     return version
 
 
@@ -170,7 +168,7 @@ def save_lists(lists: Mapping[tuple[str, str], Ranked], names: Iterable[str] | N
 def publish() -> None:
     """Make every process read the lists anew."""
     try:
-        _cache().set(VERSION_KEY, secrets.token_hex(8), None)
+        VERSION.bump()
     except Exception:
         logger.warning("personalization: could not publish new recommendations", exc_info=True)
     forget_local()

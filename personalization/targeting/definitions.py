@@ -8,15 +8,12 @@ definition bumps the version, and every process reloads on its next check.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.cache import caches
-
-from ..conf import app_settings, on_settings_change
+from ..conf import on_settings_change
+from ..versioning import SharedVersion
 from .content import safe_link
 from .rules import RULE_KINDS, RuleContext, RuleValueError
 
@@ -92,45 +89,33 @@ class Definitions:
     rule_slots: int = 0
 
 
-_state: dict[str, Any] = {"definitions": None, "checked": 0.0}
+VERSION = SharedVersion(VERSION_KEY, CHECK_INTERVAL_SECONDS)
+_state: dict[str, Any] = {"definitions": None}
 _lock = threading.Lock()
-
-
-def _cache():  # type: ignore[no-untyped-def]
-    return caches[app_settings.CACHE_ALIAS]
 
 
 def invalidate() -> None:
     """Make every process reload the definitions (called when staff save or delete any)."""
-    _cache().set(VERSION_KEY, secrets.token_hex(8), None)
+    VERSION.bump()
     forget_local()
 
 
 @on_settings_change
 def forget_local() -> None:
     _state["definitions"] = None
-    _state["checked"] = 0.0
+    VERSION.forget()
 
 
 def current() -> Definitions:
     """The compiled definitions; at most one cache read a second, SQL only after a change."""
-    now = time.monotonic()
+    version = VERSION.get()
     definitions = _state["definitions"]
-    if definitions is not None and now - _state["checked"] < CHECK_INTERVAL_SECONDS:
+    if definitions is not None and definitions.version == version:
         return definitions
     with _lock:
         definitions = _state["definitions"]
-        if definitions is not None and now - _state["checked"] < CHECK_INTERVAL_SECONDS:
-            return definitions
-        version = _cache().get(VERSION_KEY)
-        if version is None:
-            version = secrets.token_hex(8)
-            _cache().add(VERSION_KEY, version, None)
-            version = _cache().get(VERSION_KEY) or version
         if definitions is None or definitions.version != version:
-            definitions = load(version)
-        _state["definitions"] = definitions
-        _state["checked"] = now
+            definitions = _state["definitions"] = load(version)
         return definitions
 
 
