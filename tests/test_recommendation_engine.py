@@ -443,3 +443,17 @@ def test_item_model_covers_the_most_seen_products_and_the_blend_falls_back(monke
     without = Blend()
     without.neighbour_weight = 0.0
     assert recommend(without, customer, MemoryStore(lists), 1) == ["pan"]
+
+
+def test_what_was_just_bought_is_not_offered_again(store):
+    earlier = context(purchased=["coffee", "pan"], country="DE")
+    assert "coffee" in recommend(Blend(), earlier, store, 3)
+    just_now = context(
+        purchased=["coffee", "pan"],
+        country="DE",
+        purchased_at={"coffee": NOW - dt.timedelta(minutes=2), "pan": NOW - dt.timedelta(days=20)},
+    )
+    result = recommend(Blend(), just_now, store, 3)
+    assert "coffee" not in result  # in the order just placed
+    assert "pan" in result  # bought long ago: due again
+    assert recommend(BuyAgain(), just_now, store, 3)[0] == "pan"

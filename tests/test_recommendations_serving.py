@@ -385,3 +385,17 @@ def test_staff_choose_a_placement_strategy_among_the_known_ones(admin_client):
     saved = admin_client.post(url, {**form, "strategy": "trending"})
     assert saved.status_code == 302
     assert Placement.objects.get(slug="recs").strategy == "trending"
+
+
+def test_right_after_an_order_its_products_are_not_offered_again(catalogue):
+    request = request_for(in_control_group=False, purchased=[catalogue["d"].pk])
+    ProductInteraction.objects.bulk_create(
+        ProductInteraction(visitor_id=f"again{n}", product_id=str(catalogue["d"].pk),
+                           kind="purchase", created_at=timezone.now() - dt.timedelta(days=d))
+        for n in range(5) for d in (3, 20)
+    )  # fmt: skip
+    precompute.recompute_all()
+    assert "d" in slugs(serving.recommend(request, "order-confirmation", limit=4))
+    track.order(request, order_id="J-1", total=Decimal("10.00"),
+                items=[(catalogue["d"].pk, 1, Decimal("10.00"))])  # fmt: skip
+    assert "d" not in slugs(serving.recommend(request, "order-confirmation", limit=4))

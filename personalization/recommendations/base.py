@@ -23,6 +23,9 @@ PURCHASE = "purchase"
 KINDS = (VIEW, CART, PURCHASE)
 
 Ranked = list[tuple[str, float]]  # (product id, score), best first
+# A product bought more recently than this is in the order being placed or just placed: it is
+# not offered again, and what goes with it is.
+REBUY_AFTER = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,9 @@ class Context:
     exclude: set[str] = field(default_factory=set)  # never recommend these
     # Evaluation's "new items" case: recommend nothing the visitor viewed or bought.
     exclude_history: bool = False
+    # When known: the latest purchase of each product in ``purchased``. A product bought
+    # moments ago is not one to offer again yet.
+    purchased_at: dict[str, dt.datetime] = field(default_factory=dict)
 
     def excluded(self) -> set[str]:
         """Products a strategy must not return."""
@@ -60,7 +66,16 @@ class Context:
         if self.exclude_history:
             blocked.update(self.viewed)
             blocked.update(self.purchased)
+        blocked.update(self.just_bought())
         return blocked
+
+    def just_bought(self) -> list[str]:
+        """Products of ``purchased`` bought within :data:`REBUY_AFTER`."""
+        return [
+            product
+            for product in self.purchased
+            if product in self.purchased_at and self.now - self.purchased_at[product] < REBUY_AFTER
+        ]
 
 
 class ListStore(Protocol):

@@ -168,6 +168,7 @@ def history_context(events: Sequence[Interaction], *, now: dt.datetime, country:
         viewed=list(dict.fromkeys(viewed)),
         purchased=list(dict.fromkeys(purchased)),
         country=country,
+        purchased_at={e.product: e.at for e in events if e.kind == PURCHASE},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..products import cards as product_cards
 from ..products import get_adapter
 from ..profiling.visitor import VisitorProfile
 from . import strategies as builtin
-from .base import Context, Strategy
+from .base import REBUY_AFTER, Context, Strategy
 from .store import SharedStore
 
 logger = logging.getLogger("personalization")
@@ -130,9 +131,30 @@ def context_for(
         context.purchased = [str(key) for key in visitor.purchased]
         context.categories = visitor.top_categories
         context.country = visitor.geo.country_code or ""
+        context.purchased_at = _just_ordered(visitor)
     if category:
         context.categories = [category, *(key for key in context.categories if key != category)]
     return context
+
+
+def _just_ordered(visitor: VisitorProfile) -> dict[str, Any]:
+    """The products of an order placed within REBUY_AFTER, with its time (one query, only
+    then): the blend offers what goes with them rather than the same again."""
+    from ..models import Conversion
+
+    last = visitor._data.last_order_at
+    if last is None or time.time() - last > REBUY_AFTER.total_seconds():
+        return {}
+    row = (
+        Conversion.objects.filter(visitor_id=visitor.id, kind=Conversion.PURCHASE)
+        .order_by("-created_at")
+        .values_list("items", "created_at")
+        .first()
+    )
+    if row is None:
+        return {}
+    items, at = row
+    return {str(line[0]): at for line in items or [] if isinstance(line, list | tuple) and line}
 
 
 def recommend(

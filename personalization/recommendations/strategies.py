@@ -249,7 +249,7 @@ class Blend(Strategy):
         others = [seed for seed in weights if seed not in modelled]
         co_occurring = (store.get_many(name, others) for name in CO_OCCURRENCE_LISTS)
         add(self.neighbour_weight, _neighbours(co_occurring, weights, blocked))
-        intent = _seed_weights([*current, *context.cart], 1.0)
+        intent = _seed_weights([*current, *context.cart, *context.just_bought()], 1.0)
         around = (store.get_many(name, intent) for name in CO_OCCURRENCE_LISTS)
         add(self.intent_weight, _neighbours(around, intent, blocked))
         add(self.category_weight, _category_scores(context, store))
