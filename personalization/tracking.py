@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 import uuid
@@ -290,6 +291,7 @@ def order(
                 currency=currency.strip().upper(),
                 items=lines,
                 is_control=visitor.in_control_group,
+                exposure_id=_last_clicked_exposure(visitor.id),
             )
             if app_settings.RECORD_PRODUCT_INTERACTIONS and lines:
                 _purchases_of(visitor, lines, conversion.created_at)
@@ -297,6 +299,27 @@ def order(
         return Conversion.objects.filter(order_id=order_id).first()
     _order_into_profile(visitor, amount, lines, order_id)
     return conversion
+
+
+def _last_clicked_exposure(visitor_id: str) -> Any:
+    """The personalized content the visitor clicked last, within ATTRIBUTION_WINDOW_DAYS:
+    what an order is credited to in ``Conversion.exposure``. One query."""
+    from django.utils import timezone
+
+    from .models import Event
+
+    since = timezone.now() - dt.timedelta(days=float(app_settings.ATTRIBUTION_WINDOW_DAYS))
+    return (
+        Event.objects.filter(
+            visitor_id=visitor_id,
+            kind=Event.CLICK,
+            created_at__gte=since,
+            exposure__isnull=False,
+        )
+        .order_by("-created_at")
+        .values_list("exposure_id", flat=True)
+        .first()
+    )
 
 
 def _purchases_of(visitor: VisitorProfile, lines: list[list[Any]], at: Any) -> None:

@@ -50,6 +50,30 @@ class TestOrder:
         assert (row.order_count, row.total_spent) == (2, Decimal("25.50"))
         assert row.last_order_at is not None
 
+    def test_an_order_is_credited_to_the_content_clicked_last_within_the_window(self, rf):
+        import datetime as dt
+
+        from django.utils import timezone
+
+        from personalization.models import Exposure
+
+        request = tracked_request(rf)
+        vid = request.visitor.id
+        shown = [("home-hero", "banner"), ("home-hero", "banner"), ("for-you", "recommendation")]
+        old, banner, recs = (
+            Exposure.objects.create(visitor_id=vid, placement=p, kind=k, content="x")
+            for p, k in shown
+        )
+        now = timezone.now()
+        for shown, ago in ((old, dt.timedelta(days=8)), (banner, dt.timedelta(hours=3)),
+                           (recs, dt.timedelta(hours=1))):  # fmt: skip
+            Event.objects.create(visitor_id=vid, exposure=shown, kind=Event.CLICK,
+                                 created_at=now - ago)  # fmt: skip
+        assert track.order(request, order_id="C-1", total="10").exposure_id == recs.pk
+        Event.objects.filter(exposure__in=[banner, recs]).delete()
+        # A click older than ATTRIBUTION_WINDOW_DAYS (7) credits nothing.
+        assert track.order(request, order_id="C-2", total="10").exposure_id is None
+
     def test_a_replayed_order_is_recorded_once(self, rf):
         request = tracked_request(rf)
         first = track.order(request, order_id="A-7", total="20")
