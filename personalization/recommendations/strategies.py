@@ -146,14 +146,21 @@ class BoughtTogether(_ItemToItem):
         return [*context.cart, *context.viewed, *context.purchased]
 
 
-class Trending(Strategy):
+class _OneList(Strategy):
+    """The products of one precomputed list (``list_name``), in its order."""
+
+    list_name = ""
+
+    def recommend(self, context: Context, store: ListStore, limit: int) -> list[str]:
+        return _first((p for p, _ in store.get(self.list_name)), context.excluded(), limit)
+
+
+class Trending(_OneList):
     """What draws the most interest over the last day or so."""
 
     name = "trending"
     label = "Trending now"
-
-    def recommend(self, context: Context, store: ListStore, limit: int) -> list[str]:
-        return _first((p for p, _ in store.get("trending")), context.excluded(), limit)
+    list_name = "trending"
 
 
 class PopularNearYou(Strategy):
@@ -180,14 +187,12 @@ class BuyAgain(Strategy):
         return _best(_buy_again_scores(context, store, self.recency_decay), limit)
 
 
-class Bestsellers(Strategy):
+class Bestsellers(_OneList):
     """The most bought products: the non-personalized default."""
 
     name = "bestsellers"
     label = "Bestsellers"
-
-    def recommend(self, context: Context, store: ListStore, limit: int) -> list[str]:
-        return _first((p for p, _ in store.get("bestsellers")), context.excluded(), limit)
+    list_name = "bestsellers"
 
 
 class Blend(Strategy):
