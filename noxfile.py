@@ -1,4 +1,5 @@
-"""Test sessions for each supported Django: ``nox -s django52`` / ``nox -s django60``."""
+"""Test sessions for each supported Django: ``nox -s django52`` / ``django60`` / ``django61``,
+and ``nox -s oscar`` for the django-oscar integration."""
 
 import nox
 
@@ -8,13 +9,21 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session(python="3.11")
 def django52(session: nox.Session) -> None:
-    """Django 5.2 LTS on Python 3.11, the oldest pair supported."""
+    """Django 5.2 LTS on Python 3.11, the oldest pair supported, with Celery and beat."""
     session.install("-e", ".[dev]", "Django>=5.2,<6.0")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
 @nox.session(python="3.12")
 def django60(session: nox.Session) -> None:
-    """Django 6.0 on Python 3.12."""
+    """Django 6.0 on Python 3.12, with Celery and beat."""
     session.install("-e", ".[dev]", "Django>=6.0,<6.1")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.12")
+def django61(session: nox.Session) -> None:
+    """Django 6.1 on Python 3.12 with neither Celery nor django-celery-beat (beat supports
+    Django < 6.1): the app's jobs run through personalization_jobs and in-process."""
+    session.install("-e", ".[test]", "Django>=6.1,<6.2")
     session.run("python", "-m", "pytest", *session.posargs)

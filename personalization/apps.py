@@ -27,8 +27,16 @@ class PersonalizationConfig(AppConfig):
         )
 
 
-def register_periodic_tasks(sender: AppConfig, **kwargs: Any) -> None:
-    """After migrate, register the app's periodic tasks with django-celery-beat."""
+def register_periodic_tasks(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    """After migrate: a row per job (the admin's *Periodic jobs* lists them all, ready to run),
+    and the schedule in django-celery-beat where it is installed."""
+    from .jobs import JOBS
+    from .models import JobRun
+
+    with contextlib.suppress(DatabaseError):
+        JobRun.objects.using(using).bulk_create(
+            [JobRun(name=name) for name in JOBS], ignore_conflicts=True
+        )
     if not apps.is_installed("django_celery_beat"):
         return
     from .schedules import ensure_periodic_tasks

@@ -84,6 +84,10 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDATION_HISTORY_DAYS": 90,
     "RECOMMENDATION_TRENDING_DAYS": 14,
     "RECOMMENDATION_MAX_LIMIT": 24,
+    # Work queued while no Celery app and broker take it (a segment recount after an admin
+    # save, a new shop's first fit): "thread" runs it after commit in a background thread,
+    # "inline" in the caller's thread, "defer" leaves it to the next personalization_jobs run.
+    "JOBS_FALLBACK": "thread",
 }
 
 

@@ -46,3 +46,9 @@ def purge_old_interactions(now: dt.datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - dt.timedelta(days=days)
     deleted, _ = ProductInteraction.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def purge(now: dt.datetime | None = None) -> dict[str, int]:
+    """The job: both retention periods at once."""
+    interactions = purge_old_interactions(now)
+    return {"visitors": purge_inactive_visitors(now), "interactions": interactions}

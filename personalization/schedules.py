@@ -1,39 +1,25 @@
-"""The app's periodic tasks, registered with django-celery-beat after migrate.
+"""The jobs' schedule in django-celery-beat, registered after migrate when it is installed.
 
-They are created once, by name, so staff can change or disable them in the admin's
-*Periodic tasks* and a later migrate leaves their changes alone.
+Tasks are created once, by name, so staff can change or disable them in the admin's
+*Periodic tasks* and a later migrate leaves their changes alone. Shops without beat run the
+same jobs with ``manage.py personalization_jobs`` (:mod:`personalization.jobs`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# name -> (task, schedule): ("every", seconds) or ("cron", minute, hour)
+from .jobs import JOBS
+
+# beat name -> (task, schedule): ("every", seconds) or ("cron", minute, hour)
 PERIODIC_TASKS: dict[str, tuple[str, tuple[Any, ...]]] = {
-    "personalization: refresh banner statistics": (
-        "personalization.refresh_banner_stats",
-        ("every", 600),
-    ),
-    "personalization: roll up report figures": (
-        "personalization.refresh_report_rollups",
-        ("every", 300),
-    ),
-    "personalization: refresh trending products": (
-        "personalization.refresh_trending",
-        ("every", 300),
-    ),
-    "personalization: recompute recommendations": (
-        "personalization.recompute_recommendations",
-        ("cron", "45", "2"),
-    ),
-    "personalization: count segment members": (
-        "personalization.count_segment_members",
-        ("cron", "15", "4"),
-    ),
-    "personalization: purge inactive visitors": (
-        "personalization.purge_inactive_visitors",
-        ("cron", "30", "3"),
-    ),
+    job.beat_name: (
+        job.task,
+        ("every", job.every)
+        if job.every
+        else ("cron", str(int(job.at.split(":")[1])), str(int(job.at.split(":")[0]))),  # type: ignore[union-attr]
+    )
+    for job in JOBS.values()
 }
 
 

@@ -100,6 +100,8 @@ PERSONALIZATION = {
     "PRODUCT_MODEL": "testapp.Product",
     "PRODUCT_VIEW_URLS": {"shop:product": "slug"},
     "CONTROL_GROUP_PERCENT": 10,
+    # Work queued without a broker runs at commit in the test's own thread (its database).
+    "JOBS_FALLBACK": "inline",
 }
 
 LOGGING = {

@@ -153,13 +153,16 @@ class TestAdmin:
         assert "number or a range" in response.content.decode()
         assert not Segment.objects.exists()
 
-    def test_a_good_segment_is_saved_and_counted(self, staff):
-        response = staff.post(
-            "/admin/personalization/segment/add/", self.form("category_interest", "camping >= 2")
-        )
+    def test_a_good_segment_is_saved_and_counted(self, staff, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = staff.post(
+                "/admin/personalization/segment/add/",
+                self.form("category_interest", "camping >= 2"),
+            )
         assert response.status_code == 302
+        assert len(callbacks) == 1  # the recount waits for the save to commit
         seg = Segment.objects.get()
         assert seg.rules.get().kind == "category_interest"
-        assert seg.matching_visitors == 0  # counted at once (Celery runs eagerly in tests)
+        assert seg.matching_visitors == 0  # counted after commit (Celery runs eagerly in tests)
         listing = staff.get("/admin/personalization/segment/")
         assert "camping" in listing.content.decode()

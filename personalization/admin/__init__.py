@@ -1,3 +1,3 @@
 """Admin: targeting is edited by staff; visitors and logs are read-only."""
 
-from . import measurement, offers, recommendations, report, targeting, visitors  # noqa: F401
+from . import jobs, measurement, offers, recommendations, report, targeting, visitors  # noqa: F401

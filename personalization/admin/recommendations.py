@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from .. import jobs
 from ..models import ProductInteraction, RecommendationList
 from .base import ReadOnlyAdmin
 
@@ -33,12 +34,12 @@ class RecommendationListAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Recompute every list now"))
     def recompute(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        from ..recommendations import precompute
-
-        result = precompute.recompute_all()
+        jobs.enqueue("recommendations")
         self.message_user(
             request,
-            _("%(lists)d lists recomputed from %(interactions)d interactions in %(seconds)ss.")
-            % result,
+            _(
+                "Recomputing every list (also under Periodic jobs, or "
+                "`manage.py personalization_jobs recommendations`)."
+            ),
             messages.SUCCESS,
         )

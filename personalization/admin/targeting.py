@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from .. import jobs
 from ..models import Banner, Placement, Segment, SegmentRule
 from ..targeting.rules import RULE_KINDS
 
@@ -30,10 +31,9 @@ class SegmentRuleInline(admin.TabularInline):
 
 
 def _recount(segment_ids: list[int]) -> None:
-    from ..tasks import count_segment_members_task
-
+    """Recount after the save commits, on a worker or in-process; never fails the save."""
     for segment_id in segment_ids:
-        count_segment_members_task.delay(segment_id)
+        jobs.enqueue("segment-counts", segment_id=segment_id)
 
 
 @admin.register(Segment)

@@ -8,6 +8,7 @@ from .measurement import (
     ReportRollup,
     ReportVisitorState,
 )
+from .jobs import JobRun, SharedState
 from .offers import Coupon, ReferralCode, Signup
 from .recommendations import ProductInteraction, RecommendationList
 from .targeting import Banner, Placement, Segment, SegmentRule
@@ -20,6 +21,7 @@ __all__ = [
     "Coupon",
     "Event",
     "Exposure",
+    "JobRun",
     "Placement",
     "ProductInteraction",
     "RecommendationList",
@@ -28,6 +30,7 @@ __all__ = [
     "ReportRollup",
     "ReportVisitorState",
     "Segment",
+    "SharedState",
     "SegmentRule",
     "Signup",
     "Visitor",

@@ -51,3 +51,13 @@ def count_all(days: int = DEFAULT_DAYS) -> int:
     for segment in segments:
         count_members(segment, days)
     return len(segments)
+
+
+def count(segment_id: int | None = None, days: int = DEFAULT_DAYS) -> int:
+    """The job: recount one segment (0 when it no longer exists), or every segment."""
+    from ..models import Segment
+
+    if segment_id is None:
+        return count_all(days)
+    segment = Segment.objects.prefetch_related("rules").filter(pk=segment_id).first()
+    return count_members(segment, days) if segment is not None else 0
