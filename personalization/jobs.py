@@ -216,9 +216,7 @@ def due(now: dt.datetime | None = None) -> list[str]:
     for name, job in JOBS.items():
         row = rows.get(name)
         last = row.started_at if row is not None else None
-        if row is not None and row.requested_at is not None:
-            names.append(name)
-        elif last is None:
+        if (row is not None and row.requested_at is not None) or last is None:
             names.append(name)
         elif job.every:
             if (now - last).total_seconds() >= job.every - 5:  # cron's minute granularity

@@ -1,5 +1,6 @@
 """The app's models, one module per family: visitors, targeting, offers, measurement."""
 
+from .jobs import JobRun, SharedState
 from .measurement import (
     Conversion,
     Event,
@@ -8,7 +9,6 @@ from .measurement import (
     ReportRollup,
     ReportVisitorState,
 )
-from .jobs import JobRun, SharedState
 from .offers import Coupon, ReferralCode, Signup
 from .recommendations import ProductInteraction, RecommendationList
 from .targeting import Banner, Placement, Segment, SegmentRule
@@ -30,8 +30,8 @@ __all__ = [
     "ReportRollup",
     "ReportVisitorState",
     "Segment",
-    "SharedState",
     "SegmentRule",
+    "SharedState",
     "Signup",
     "Visitor",
 ]
