@@ -300,6 +300,29 @@ def _first_request(name: str, kwargs: dict[str, Any], seconds: float) -> bool:
         return True  # this process's own memo above still holds
 
 
+# How long to wait for a broker before running the work without it, and how long to skip a
+# broker that failed: an admin save or a page never waits seconds for a broker that is down.
+BROKER_TIMEOUT_SECONDS = 0.5
+BROKER_RETRY_SECONDS = 60.0
+_broker = {"down_until": 0.0}
+
+
+def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
+    """Publish the job's task on a connection of its own with short timeouts (the shop's
+    Celery settings may retry for seconds); raises when the broker does not take it."""
+    if time.monotonic() < _broker["down_until"]:
+        raise ConnectionError("the broker failed recently")
+    timeout = BROKER_TIMEOUT_SECONDS
+    options = {
+        **(app.conf.broker_transport_options or {}),
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+    }
+    with app.connection_for_write(connect_timeout=timeout, transport_options=options) as conn:
+        conn.ensure_connection(max_retries=0, timeout=timeout)
+        app.send_task(job.task, kwargs=kwargs, retry=False, connection=conn)
+
+
 def _dispatch(name: str, kwargs: dict[str, Any]) -> None:
     job = JOBS[name]
     app = celery_app()
@@ -308,13 +331,14 @@ def _dispatch(name: str, kwargs: dict[str, Any]) -> None:
             _run_logged(name, kwargs)
             return
         try:
-            app.send_task(job.task, kwargs=kwargs, retry=False)
+            _send(app, job, kwargs)
             return
         except Exception:
+            _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
             _log_once(
-                ("broker", name),
-                "personalization: the Celery broker did not take job %r; running it without "
-                "Celery (JOBS_FALLBACK=%r)",
+                ("broker", ""),
+                "personalization: the Celery broker did not take job %r; queued jobs run "
+                "without Celery for a minute at a time while it fails (JOBS_FALLBACK=%r)",
                 name,
                 app_settings.JOBS_FALLBACK,
                 exc_info=True,
