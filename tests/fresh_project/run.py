@@ -146,12 +146,18 @@ class Client:
         )
 
     def request(
-        self, method: str, path: str, data: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         req = urllib.request.Request(self.base + path, data=body, method=method)
         req.add_header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
         req.add_header("Accept", "text/html,application/json")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         if body is not None:
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
@@ -160,8 +166,10 @@ class Client:
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read().decode(errors="replace")
 
-    def get(self, path: str) -> tuple[int, dict[str, str], str]:
-        return self.request("GET", path)
+    def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], str]:
+        return self.request(
+            "GET", path, headers={k.replace("_", "-"): v for k, v in headers.items()}
+        )
 
     def post(self, path: str, data: dict[str, str]) -> tuple[int, dict[str, str], str]:
         return self.request("POST", path, data)
@@ -474,6 +482,21 @@ def drive(project: Path, blocks: dict[str, str], env: dict[str, str], base: str)
     check("home page answers 200 on the next visit", status == 200, f"status {status}")
     status, _, body = visitor.post("/checkout/", {"product": "trail-tent"})
     check("the checkout's track.order (README step 5) answers", status == 200, body[:500])
+    status, _, body = visitor.get("/personalization/api/recommendations/?placement=cart&limit=2")
+    check(
+        "GET /personalization/api/recommendations/ answers with items",
+        status == 200 and bool(json.loads(body).get("items")),
+        f"status {status}: {body[:300]}",
+    )
+    status, _, body = visitor.get("/personalization/api/schema/")
+    check("GET /personalization/api/schema/ answers 200", status == 200, f"status {status}")
+    private = Client(base)
+    status, _, _ = private.get("/", DNT="1")
+    check(
+        "a visitor sending DNT: 1 gets the page and no visitor cookie",
+        status == 200 and private.cookie(COOKIE_NAME) is None,
+        f"status {status}; cookies {[cookie.name for cookie in private.jar]}",
+    )
 
     say("staff: the admin, without a broker")
     staff = Client(base)
@@ -517,6 +540,17 @@ def drive(project: Path, blocks: dict[str, str], env: dict[str, str], base: str)
         status == 200 and "Run the selected jobs now" in page,
         f"status {status}",
     )
+    fields = form_fields(page)
+    fields.update(action="run_now", _selected_action="trending", index="0", select_across="0")
+    status, _, page = staff.post("/admin/personalization/jobrun/", fields)
+    check("“Run the selected jobs now” redirects (no broker needed)", status == 302, page[:300])
+    finished = False
+    deadline = time.monotonic() + 15
+    while not finished and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status, _, page = staff.get("/admin/personalization/jobrun/trending/change/")
+        finished = status == 200 and "succeeded" in page
+    check("the job run from the admin succeeded in the web process", finished, page[-500:])
 
     say("6. jobs — the README's commands")
     for args in command_lines(blocks["jobs"]):
