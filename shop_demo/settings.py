@@ -6,6 +6,7 @@ can override: DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS, DATABASE_UR
 (postgres://...), REDIS_URL, CELERY_BROKER_URL, TRUSTED_PROXY_COUNT.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -59,7 +60,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "django_celery_beat",
+    # Celery beat schedules the jobs where the optional extra is installed.
+    *(["django_celery_beat"] if importlib.util.find_spec("django_celery_beat") else []),
     "personalization",
     "shop_demo.catalog",
     "shop_demo.cart",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from decimal import Decimal
 
@@ -13,7 +14,9 @@ from django.test import Client
 from personalization import products
 from personalization.profiling import geo
 from personalization.targeting import bandit, definitions
-from tests.celery_app import app as celery_app  # noqa: F401  (the default Celery app)
+
+if importlib.util.find_spec("celery"):
+    from tests.celery_app import app as celery_app  # noqa: F401  (the default Celery app)
 
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

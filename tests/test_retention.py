@@ -10,10 +10,10 @@ from django.core.cache import caches
 from django.core.management import call_command
 from django.utils import timezone
 
+from personalization import jobs
 from personalization.models import Visitor
 from personalization.profiling.storage import profile_cache_key
 from personalization.retention import purge_inactive_visitors
-from personalization.tasks import purge_inactive_visitors_task
 
 pytestmark = pytest.mark.django_db
 
@@ -47,12 +47,22 @@ def test_zero_keeps_everyone(settings):
     assert Visitor.objects.count() == 1
 
 
-def test_the_command_and_the_task_run_the_purge(settings):
+def test_the_command_and_the_job_run_the_purge(settings):
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "VISITOR_RETENTION_DAYS": 10}
     visitor("a" * 22, 11)
     out = StringIO()
     call_command("personalization_purge", stdout=out)
     assert "Deleted 1 visitor(s)" in out.getvalue()
+    visitor("b" * 22, 12)
+    assert jobs.run("purge")["visitors"] == 1
+    assert not Visitor.objects.exists()
+
+
+def test_the_task_runs_the_purge(settings):
+    pytest.importorskip("celery", reason="Celery is optional")
+    from personalization.tasks import purge_inactive_visitors_task
+
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "VISITOR_RETENTION_DAYS": 10}
     visitor("b" * 22, 12)
     assert purge_inactive_visitors_task.delay().get() == 1
     assert not Visitor.objects.exists()

@@ -1,6 +1,9 @@
 """Periodic tasks are registered with django-celery-beat by migrate, once."""
 
 import pytest
+
+pytest.importorskip("django_celery_beat", reason="django-celery-beat is not installed (optional)")
+
 from django_celery_beat.models import PeriodicTask
 
 from personalization.schedules import PERIODIC_TASKS, ensure_periodic_tasks

@@ -9,6 +9,9 @@ import pytest
 from django.utils import timezone
 
 from personalization.models import Visitor
+
+pytest.importorskip("celery", reason="Celery is not installed (an optional extra)")
+
 from personalization.tasks import purge_inactive_visitors_task
 from tests.celery_app import app
 

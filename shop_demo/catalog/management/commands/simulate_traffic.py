@@ -45,6 +45,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.http.request import validate_host
@@ -170,10 +171,14 @@ class Command(BaseCommand):
         self.ensure_targeting()
 
         personalization = dict(getattr(settings, "PERSONALIZATION", {}))
-        overrides: dict[str, Any] = {
-            # Referral rewards are emailed: keep the mails in memory, not on an SMTP server.
-            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        }
+        # Referral rewards are emailed: keep the mails in memory, not on an SMTP server
+        # (through MAILERS where Django has it: EMAIL_BACKEND is deprecated there).
+        locmem = "django.core.mail.backends.locmem.EmailBackend"
+        overrides: dict[str, Any] = (
+            {"MAILERS": {"default": {"BACKEND": locmem}}}
+            if hasattr(mail, "mailers")
+            else {"EMAIL_BACKEND": locmem}
+        )
         if control_percent is not None:
             overrides["PERSONALIZATION"] = {
                 **personalization,
