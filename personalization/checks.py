@@ -1,4 +1,4 @@
-"""System checks for setup mistakes; every id is in CHECKS below and in the README."""
+"""System checks for setup mistakes; every id is in CHECKS below and in docs/checks.md."""
 
 from __future__ import annotations
 
@@ -27,7 +27,18 @@ CHECKS = {
     "personalization.W003": "a PRODUCT_VIEW_URLS entry cannot be used",
     "personalization.W004": "unknown PERSONALIZATION key",
     "personalization.W005": "the profile cache cannot keep profiles",
+    "personalization.W006": "the default product adapter finds no price, category or image",
+    "personalization.W007": "the profile cache is not shared between processes",
 }
+
+JOBS_FALLBACKS = ("thread", "inline", "defer")
+# What the default adapter reads -> (its method, how the model must offer it).
+_DEFAULT_ADAPTER_READS = {
+    "price": ("price", "attribute"),
+    "category": ("category_key", "field"),
+    "image": ("image_url", "attribute"),
+}
+_PER_PROCESS_CACHES = ("LocMemCache", "DummyCache")
 
 # name -> (type or types, minimum, maximum)
 _NUMBERS: dict[str, tuple[float, float | None]] = {
@@ -82,6 +93,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="personalization.E005",
                 )
             )
+    fallback = app_settings.JOBS_FALLBACK
+    if fallback not in JOBS_FALLBACKS:
+        errors.append(
+            Error(
+                f"PERSONALIZATION['JOBS_FALLBACK'] must be one of "
+                f"{', '.join(map(repr, JOBS_FALLBACKS))}; got {fallback!r}.",
+                hint="It says how queued work runs when no Celery broker takes it.",
+                id="personalization.E005",
+            )
+        )
     if not isinstance(app_settings.PRODUCT_VIEW_URLS, dict):
         errors.append(
             Error(
@@ -122,11 +143,13 @@ def check_product_model(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="personalization.E003",
                 )
             )
+    errors.extend(_default_adapter_problems(model))
     urls = app_settings.PRODUCT_VIEW_URLS
     if isinstance(urls, dict):
         for url_name, field in urls.items():
             try:
-                model._meta.get_field(field)
+                if field != "pk":  # the primary key, whatever its field is named
+                    model._meta.get_field(field)
             except (FieldDoesNotExist, TypeError):
                 errors.append(
                     Warning(
@@ -145,6 +168,46 @@ def check_product_model(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     )
                 )
     return errors
+
+
+def _default_adapter_problems(model: Any) -> list[Any]:
+    """W006: what the default adapter would read from the product model and cannot."""
+    from .products import DefaultProductAdapter
+
+    try:
+        adapter_class = import_string(app_settings.PRODUCT_ADAPTER)
+    except (ImportError, TypeError):
+        return []  # E003
+    if not (isinstance(adapter_class, type) and issubclass(adapter_class, DefaultProductAdapter)):
+        return []
+    missing = []
+    for name, (method, kind) in _DEFAULT_ADAPTER_READS.items():
+        if getattr(adapter_class, method) is not getattr(DefaultProductAdapter, method):
+            continue  # the shop's adapter reads it its own way
+        if kind == "field":
+            try:
+                model._meta.get_field(name)
+                continue
+            except FieldDoesNotExist:
+                pass
+        elif hasattr(model, name):
+            continue
+        missing.append(name)
+    if not missing:
+        return []
+    words = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} or {missing[-1]}"
+    return [
+        Warning(
+            f"{model._meta.label} has no {words} for {adapter_class.__name__} to read: "
+            f"recommendations, product cards and emails show no {words}"
+            + (", and no visitor gets category interests." if "category" in missing else "."),
+            hint="Write a product adapter that reads them from the shop's model (subclass "
+            "personalization.products.DefaultProductAdapter, override "
+            + ", ".join(f"{_DEFAULT_ADAPTER_READS[name][0]}()" for name in missing)
+            + ") and name it in PERSONALIZATION['PRODUCT_ADAPTER'].",
+            id="personalization.W006",
+        )
+    ]
 
 
 def _url_name_exists(view_name: str) -> bool:
@@ -213,13 +276,28 @@ def check_cache(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         ]
     backend = str(caches_setting[alias].get("BACKEND", ""))
+    errors: list[Any] = []
     if backend.endswith("DummyCache"):
-        return [
+        errors.append(
             Warning(
                 f"The cache {alias!r} is a DummyCache: profiles are re-read from the database "
                 "on every request.",
-                hint="Use Redis, Memcached or the local-memory cache.",
+                hint="Use Redis or Memcached (the local-memory cache, while developing).",
                 id="personalization.W005",
             )
-        ]
-    return []
+        )
+    kind = backend.rsplit(".", 1)[-1]
+    if kind in _PER_PROCESS_CACHES and not settings.DEBUG:
+        errors.append(
+            Warning(
+                f"The cache {alias!r} (PERSONALIZATION['CACHE_ALIAS']) is a {kind}, which no "
+                "two processes share: with several processes (web server workers, a Celery "
+                "worker) each keeps its own copy of a visitor's profile and of the app's hot "
+                "state, so what a visitor sees depends on the process that answers, and the "
+                "views and interests one process records are missing in the others.",
+                hint="Use a cache every process shares (Redis, Memcached) in production; a "
+                "shop served by a single process may silence this in SILENCED_SYSTEM_CHECKS.",
+                id="personalization.W007",
+            )
+        )
+    return errors

@@ -7,6 +7,7 @@ from tests.testapp import views
 shop_patterns = (
     [
         path("products/<slug:slug>/", views.product_detail, name="product"),
+        path("p/<int:pk>/", views.product_by_pk, name="product-by-pk"),
         path("books/<str:isbn>/", views.book_detail, name="book"),
         path("categories/<slug:slug>/", views.category_listing, name="category"),
     ],

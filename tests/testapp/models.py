@@ -17,6 +17,7 @@ class Product(models.Model):
     slug = models.SlugField(unique=True)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="products")
+    image = models.ImageField(upload_to="products/", blank=True)
     stock = models.IntegerField(default=10)
     is_available = models.BooleanField(default=True)
 

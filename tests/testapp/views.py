@@ -40,6 +40,11 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "testapp/product.html", {"product": product})
 
 
+def product_by_pk(request: HttpRequest, pk: int) -> HttpResponse:
+    product = get_object_or_404(Product, pk=pk)
+    return HttpResponse(f"product {product.name}")
+
+
 def book_detail(request: HttpRequest, isbn: str) -> HttpResponse:
     book = Book.objects.filter(isbn=isbn).first()
     if book is None:
