@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.http import HttpRequest
 
 from .conf import app_settings
@@ -172,34 +172,84 @@ def _country(visitor: VisitorProfile) -> str:
 
 
 def flush_exposures(request: HttpRequest) -> int:
-    """Write the request's queued exposures (one query) and product views (one query);
-    returns how many exposures."""
+    """Write the request's queued product views and exposures together (one statement on
+    PostgreSQL, see :func:`_insert`); returns how many exposures. A failure raises."""
     from .models import Exposure, ProductInteraction
 
     visitor = _visitor(request)
-    views = request.__dict__.pop(INTERACTIONS_ATTRIBUTE, None)
-    if views:
-        if visitor is not None:
-            for view in views:
-                view.visitor_id = visitor.id
-        _insert(ProductInteraction, views)
-    pending = request.__dict__.pop(EXPOSURES_ATTRIBUTE, None)
-    if not pending:
-        return 0
+    views = request.__dict__.pop(INTERACTIONS_ATTRIBUTE, None) or []
+    pending = request.__dict__.pop(EXPOSURES_ATTRIBUTE, None) or []
     if visitor is not None:  # a login during the request may have changed the id
-        for exposure in pending:
-            exposure.visitor_id = visitor.id
-    _insert(Exposure, pending)
+        for row in (*views, *pending):
+            row.visitor_id = visitor.id
+    _insert([(ProductInteraction, views), (Exposure, pending)])
     return len(pending)
 
 
-def _insert(model: Any, rows: list[Any]) -> None:
-    """One INSERT. A single row is saved on its own: bulk_create would wrap it in a
-    transaction, two more round trips."""
-    if len(rows) == 1:
-        rows[0].save(force_insert=True)
-    else:
-        model.objects.bulk_create(rows)
+def _insert(batches: list[tuple[Any, list[Any]]]) -> None:
+    """Insert the rows of one or more models in as few statements as the database allows,
+    with no transaction of their own: BEGIN and COMMIT would be two more round trips, and a
+    single statement is atomic by itself.
+
+    On PostgreSQL every row goes in ONE statement: each model's multi-row INSERT but the last
+    becomes a data-modifying ``WITH`` query of the last one (``WITH pzn_insert_0 AS (INSERT
+    INTO …) INSERT INTO …``), which PostgreSQL runs exactly once, to completion, as part of
+    the statement; the values are bound parameters. Databases without data-modifying ``WITH``
+    (SQLite, MySQL, Oracle) get one multi-row INSERT per model, each atomic on its own; one
+    that fails does not keep the others' rows out, and the first failure is raised once all
+    were tried. Inside a caller's transaction the statements simply join it, as those of
+    ``bulk_create`` do. Model signals are not sent, as with ``bulk_create``.
+    """
+    by_alias: dict[str, list[tuple[str, list[Any]]]] = {}
+    for model, rows in batches:
+        if rows:
+            alias = router.db_for_write(model)
+            by_alias.setdefault(alias, []).extend(_insert_sql(model, rows, connections[alias]))
+    failure: DatabaseError | None = None
+    for alias, statements in by_alias.items():
+        connection = connections[alias]
+        if connection.vendor == "postgresql" and len(statements) > 1:
+            *first, last = statements
+            ctes = ", ".join(f"pzn_insert_{n} AS ({sql})" for n, (sql, _) in enumerate(first))
+            statements = [(f"WITH {ctes} {last[0]}", [p for _, ps in statements for p in ps])]
+        with connection.cursor() as cursor:
+            for sql, params in statements:
+                try:
+                    cursor.execute(sql, params)
+                except DatabaseError as exc:
+                    failure = failure or exc
+    if failure is not None:
+        raise failure
+    for model, rows in batches:
+        for row in rows:
+            row._state.adding, row._state.db = False, router.db_for_write(model)
+
+
+def _insert_sql(model: Any, rows: list[Any], connection: Any) -> list[tuple[str, list[Any]]]:
+    """The multi-row INSERT statements (SQL, parameters) that ``bulk_create`` would run for
+    these rows, without running them: Django prepares every value (defaults, ``pre_save``,
+    the database's types) and splits batches the database cannot take at once."""
+    from django.db.models import AutoField
+    from django.db.models.sql import InsertQuery
+
+    fields = [field for field in model._meta.concrete_fields if not field.generated]
+    for row in rows:
+        if row.pk is None:
+            row.pk = model._meta.pk.get_pk_value_on_save(row)
+    with_pk = [row for row in rows if row.pk is not None]
+    without_pk = [row for row in rows if row.pk is None]
+    statements = []
+    for group, group_fields in (
+        (with_pk, fields),
+        (without_pk, [field for field in fields if not isinstance(field, AutoField)]),
+    ):
+        size = max(connection.ops.bulk_batch_size(group_fields, group), 1) if group else 1
+        for start in range(0, len(group), size):
+            query = InsertQuery(model)
+            query.insert_values(group_fields, group[start : start + size])
+            for sql, params in query.get_compiler(connection=connection).as_sql():
+                statements.append((sql, list(params)))
+    return statements
 
 
 def _jsonable_key(value: Any) -> Any:

@@ -8,6 +8,12 @@ shop_patterns = (
     [
         path("products/<slug:slug>/", views.product_detail, name="product"),
         path("p/<int:pk>/", views.product_by_pk, name="product-by-pk"),
+        path(
+            "products/<slug:slug>/with-recommendations/",
+            views.product_with_recommendations,
+            name="product-recs",
+        ),
+        path("products/<slug:slug>/clash/", views.product_with_a_clash, name="product-clash"),
         path("books/<str:isbn>/", views.book_detail, name="book"),
         path("categories/<slug:slug>/", views.category_listing, name="category"),
     ],

@@ -12,8 +12,8 @@ from .visitors import Visitor, loose_link
 class ProductInteraction(models.Model):
     """A product viewed, added to the cart or bought by a visitor: the recommender's input.
 
-    Views are queued during the request and written with its exposures in one INSERT per
-    table; cart additions and order lines are written when they are tracked."""
+    Views are queued during the request and written with its exposures (one statement on
+    PostgreSQL); cart additions and order lines are written when they are tracked."""
 
     VIEW = "view"
     CART = "cart"

@@ -40,6 +40,31 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "testapp/product.html", {"product": product})
 
 
+def product_with_recommendations(request: HttpRequest, slug: str) -> HttpResponse:
+    from django.shortcuts import render
+
+    product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    return render(request, "testapp/product_recommendations.html", {"product": product})
+
+
+def product_with_a_clash(request: HttpRequest, slug: str) -> HttpResponse:
+    """A product page whose exposure cannot be written: its id is taken by the time the
+    middleware writes the page's rows (a real database error, as a failing database gives)."""
+    from personalization.models import Exposure
+    from personalization.tracking import record_exposure
+
+    product = get_object_or_404(Product, slug=slug)
+    exposure_id = record_exposure(request, placement="clash", kind="banner", content="default")
+    Exposure.objects.create(
+        id=exposure_id,
+        visitor_id=request.visitor.id,
+        placement="clash",
+        kind="banner",
+        content="default",
+    )
+    return HttpResponse(f"product {product.name}")
+
+
 def product_by_pk(request: HttpRequest, pk: int) -> HttpResponse:
     product = get_object_or_404(Product, pk=pk)
     return HttpResponse(f"product {product.name}")
