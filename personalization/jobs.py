@@ -168,14 +168,21 @@ def run(name: str, **kwargs: Any) -> Any:
         seconds=time.monotonic() - clock,
         result=_jsonable(result),
         error="",
-        # a request made while this run was going on is not done by it
-        requested_at=None if not kwargs else _KEEP,
+        # a request made while this run was going on is not done by it, nor one for the whole
+        # job by a run narrowed to a part (one segment)
+        requested_at=None if _whole_job(kwargs) else _KEEP,
         clear_requested_before=started,
     )
     return result
 
 
 _KEEP = object()
+
+
+def _whole_job(kwargs: dict[str, Any]) -> bool:
+    """Whether a run with these arguments does the whole job: no argument narrows it to a
+    part (``segment_id=None`` does not; flags such as ``full`` only widen it)."""
+    return all(value is None or isinstance(value, bool) for value in kwargs.values())
 
 
 def _record(model: Any, name: str, *, clear_requested_before: Any = None, **fields: Any) -> None:
@@ -185,7 +192,11 @@ def _record(model: Any, name: str, *, clear_requested_before: Any = None, **fiel
         row, created = model.objects.get_or_create(name=name, defaults=fields)
         if created:
             return
-        if clear_requested_before is not None and row.requested_at is not None:
+        if (
+            clear_requested_before is not None
+            and row.requested_at is not None
+            and "requested_at" in fields
+        ):
             if row.requested_at <= clear_requested_before:
                 fields["requested_at"] = None
             else:
@@ -310,8 +321,6 @@ _broker = {"down_until": 0.0}
 def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
     """Publish the job's task on a connection of its own with short timeouts (the shop's
     Celery settings may retry for seconds); raises when the broker does not take it."""
-    if time.monotonic() < _broker["down_until"]:
-        raise ConnectionError("the broker failed recently")
     timeout = BROKER_TIMEOUT_SECONDS
     options = {
         **(app.conf.broker_transport_options or {}),
@@ -324,41 +333,68 @@ def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
 
 
 def _dispatch(name: str, kwargs: dict[str, Any]) -> None:
-    job = JOBS[name]
-    app = celery_app()
-    if app is not None:
-        if app.conf.task_always_eager:
+    """Hand queued work to Celery, else run it per ``JOBS_FALLBACK``. It runs after commit,
+    inside the caller's request or admin save, so it never raises: what cannot be started is
+    left to the next ``personalization_jobs`` run."""
+    try:
+        if _taken_by_celery(name, kwargs):
+            return
+        fallback = app_settings.JOBS_FALLBACK
+        if fallback == "inline":
             _run_logged(name, kwargs)
-            return
-        try:
-            _send(app, job, kwargs)
-            return
-        except Exception:
-            _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
-            _log_once(
-                ("broker", ""),
-                "personalization: the Celery broker did not take job %r; queued jobs run "
-                "without Celery for a minute at a time while it fails (JOBS_FALLBACK=%r)",
-                name,
-                app_settings.JOBS_FALLBACK,
-                exc_info=True,
-            )
-    else:
+        elif fallback == "defer":
+            _mark_requested(name)
+        else:
+            threading.Thread(
+                target=_run_in_thread, args=(name, kwargs), name=f"pzn-job-{name}", daemon=True
+            ).start()
+    except Exception:
+        logger.exception("personalization: could not start job %r; the next run does it", name)
+        _mark_requested(name)
+
+
+def _taken_by_celery(name: str, kwargs: dict[str, Any]) -> bool:
+    """Whether the shop's Celery app took the work (an eager app runs it here and now)."""
+    try:
+        app = celery_app()
+        eager = app is not None and bool(app.conf.task_always_eager)
+    except Exception:  # an app whose configuration cannot be loaded
+        _log_once(
+            ("celery-app", ""),
+            "personalization: the Celery app cannot be used; queued jobs run without Celery "
+            "(JOBS_FALLBACK=%r)",
+            app_settings.JOBS_FALLBACK,
+            exc_info=True,
+        )
+        return False
+    if app is None:
         _log_once(
             ("no-celery", ""),
             "personalization: no Celery app is configured; queued jobs run in-process "
             "(JOBS_FALLBACK=%r) and periodic jobs through `manage.py personalization_jobs`",
             app_settings.JOBS_FALLBACK,
         )
-    fallback = app_settings.JOBS_FALLBACK
-    if fallback == "inline":
+        return False
+    if eager:
         _run_logged(name, kwargs)
-    elif fallback == "defer":
-        _mark_requested(name)
-    else:
-        threading.Thread(
-            target=_run_in_thread, args=(name, kwargs), name=f"pzn-job-{name}", daemon=True
-        ).start()
+        return True
+    if time.monotonic() < _broker["down_until"]:
+        return False  # it failed within the minute: tried again once the minute is over
+    try:
+        _send(app, JOBS[name], kwargs)
+    except Exception:
+        _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
+        _log_once(
+            ("broker", ""),
+            "personalization: the Celery broker did not take job %r; queued jobs run "
+            "without Celery for a minute at a time while it fails (JOBS_FALLBACK=%r)",
+            name,
+            app_settings.JOBS_FALLBACK,
+            exc_info=True,
+        )
+        return False
+    _logged.discard(("broker", ""))  # the next outage is logged again
+    return True
 
 
 def _run_logged(name: str, kwargs: dict[str, Any]) -> None:
