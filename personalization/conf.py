@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     # Django cache alias that holds hot profiles, and how long an idle profile stays there.
     "CACHE_ALIAS": "default",
     "PROFILE_CACHE_DAYS": 30,
+    # Where that cache lives in each process (local memory, dummy) or fails: how often, at most,
+    # a process reads the database to learn what other processes changed (targeting, lists),
+    # and how old a product card it serves may be. Changes reach every process within this.
+    "SHARED_STATE_SECONDS": 30,
     # How many recently viewed products a profile keeps.
     "RECENTLY_VIEWED_MAX": 20,
     # How many categories a profile keeps interest scores for.

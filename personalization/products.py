@@ -285,6 +285,7 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
     if not missing:
         return found
     cache = caches[app_settings.CACHE_ALIAS]
+    cache_seconds, local_seconds = _card_seconds(cache)
     try:
         cached = cache.get_many([_card_cache_key(key) for key in missing])
     except Exception:
@@ -312,17 +313,29 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
             cached[_card_cache_key(key)] = card or {}
             fresh[_card_cache_key(key)] = card or {}
         try:
-            cache.set_many(fresh, PRODUCT_INFO_CACHE_SECONDS)
+            cache.set_many(fresh, cache_seconds)
         except Exception:
             logger.warning("personalization: could not cache product cards", exc_info=True)
     if len(_local_cards) >= _LOCAL_INFO_MAX:
         _local_cards.clear()
     for key in missing:
         card = cached.get(_card_cache_key(key)) or None
-        _local_cards[key] = (now + _LOCAL_INFO_SECONDS, card)
+        _local_cards[key] = (now + local_seconds, card)
         if card is not None:
             found[key] = card
     return found
+
+
+def _card_seconds(cache: Any) -> tuple[float, float]:
+    """How long a card stays in the cache, and in this process's memo. A save clears the
+    card in this process only when the cache lives in each process (local memory): there, a
+    card is at most ``SHARED_STATE_SECONDS`` old."""
+    from .versioning import is_per_process, shared_state_seconds
+
+    if is_per_process(cache):
+        half = shared_state_seconds() / 2
+        return half, half
+    return PRODUCT_INFO_CACHE_SECONDS, _LOCAL_INFO_SECONDS
 
 
 def forget_card(product: models.Model) -> None:

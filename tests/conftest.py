@@ -13,6 +13,7 @@ from django.test import Client
 
 from personalization import products
 from personalization.profiling import geo
+from personalization.recommendations import coldstart, store
 from personalization.targeting import bandit, definitions
 
 if importlib.util.find_spec("celery"):
@@ -29,12 +30,15 @@ _counter = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _clean_state():
-    """Every test starts with an empty cache and no open GeoIP reader."""
+    """Every test starts with an empty cache, no open GeoIP reader and no state a process
+    keeps (definitions, recommendation lists and their fill)."""
     caches["default"].clear()
     geo.close_reader()
     products.forget_all_view_info()
     definitions.forget_local()
     bandit.forget_local()
+    store.forget_local()
+    coldstart.forget_local()
     yield
     caches["default"].clear()
     geo.close_reader()

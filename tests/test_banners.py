@@ -150,10 +150,30 @@ def test_a_placement_template_can_be_overridden(hero, browser):
     assert '<aside class="custom-sidebar"' in html
 
 
-def test_unknown_placements_render_nothing_and_warn(browser, caplog):
+def test_a_placement_used_before_staff_create_it_renders_nothing_and_is_created_once(
+    browser, caplog
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     _, html = page(browser)
     assert "<section" not in html
-    assert "no placement 'home-hero'" in caplog.text
+    assert "placement 'home-hero' created; edit it in the admin" in caplog.text
+    created = Placement.objects.get(slug="home-hero")
+    assert (created.name, created.default_title, created.is_active) == ("Home hero", "", True)
+    assert Placement.objects.filter(slug="sidebar").exists()
+    # Staff fill it in; the page shows it, and warm pages create nothing again.
+    created.default_title = "Winter sale"
+    created.save()
+    _, html = page(browser)
+    assert "Winter sale" in html
+    assert Placement.objects.count() == 2
+    with CaptureQueriesContext(connection) as captured:
+        page(browser)
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert [sql for sql in statements if "SAVEPOINT" not in sql] == [
+        next(sql for sql in statements if sql.startswith('INSERT INTO "personalization_exposure"'))
+    ]  # the exposures only
 
 
 def test_a_broken_cache_never_breaks_the_page(hero, browser, unreachable_cache):

@@ -2,8 +2,9 @@
 
 ``recompute_all`` (nightly) reads the last ``RECOMMENDATION_HISTORY_DAYS`` of product
 interactions, fits every list and replaces them; ``refresh_trending`` (every few minutes)
-refits only the trending lists over ``RECOMMENDATION_TRENDING_DAYS``. Both are Celery tasks
-scheduled with django-celery-beat (``personalization.schedules``).
+refits only the trending lists over ``RECOMMENDATION_TRENDING_DAYS``. Both are periodic jobs
+(:mod:`personalization.jobs`); serving also asks for the first fit of a new shop by itself
+(:mod:`.coldstart`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..products import get_adapter
-from . import engine, store
+from . import coldstart, engine, store
 from .base import Interaction
 
 logger = logging.getLogger("personalization")
@@ -68,6 +69,7 @@ def recompute_all(now: dt.datetime | None = None) -> dict[str, Any]:
     history = list(interactions(since))
     lists = engine.fit(history, now=now, categories=categories, replenishable=replenishable)
     written = store.save_lists(lists)
+    coldstart.mark_fitted(now, len(history))
     result = {
         "interactions": len(history),
         "lists": written,

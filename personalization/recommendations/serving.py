@@ -2,7 +2,9 @@
 
 ``recommend(request, placement, product=..., limit=...)`` is what the template tag and the API
 call. It never fits and never raises: a strategy that fails falls back to the control group's
-default (and the error is logged); when even that fails the list is empty.
+default (and the error is logged). Whatever the strategy, a list it leaves short is filled
+with available products read from the catalogue and the orders (:mod:`.coldstart`), so a new
+shop shows full lists from its first request, and the first fit is asked for by itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..models import Exposure
 from ..products import cards as product_cards
 from ..products import get_adapter
 from ..profiling.visitor import VisitorProfile
+from . import coldstart
 from . import strategies as builtin
 from .base import REBUY_AFTER, Context, Strategy
 from .store import SharedStore
@@ -182,7 +185,7 @@ def recommend(
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", placement)
         return Recommendations(placement=placement, strategy="", title="")
-    keys, name = _ranked(name, context, limit * OVERFETCH)
+    keys, name = _candidates(name, context, limit)
     products = _cards(keys, limit) if as_cards else _products(keys, limit)
     result = Recommendations(
         placement=placement,
@@ -214,6 +217,23 @@ def _cards(keys: list[str], limit: int) -> list[dict[str, Any]]:
         logger.exception("personalization: could not load recommended products")
         return []
     return [found[key] for key in keys if key in found and found[key]["available"]][:limit]
+
+
+def _candidates(name: str, context: Context, limit: int) -> tuple[list[str], str]:
+    """Product keys to show ``limit`` of, best first: the strategy's, then the fill (which
+    leaves out what the strategy must: the page's product, the cart, what was just bought).
+    Asks for a fit when the lists need one."""
+    coldstart.request_fit_if_due()
+    keys, name = _ranked(name, context, limit * OVERFETCH)
+    blocked = context.excluded()
+    seen = set(keys)
+    extra = []
+    for key in coldstart.fill():
+        if key not in blocked and key not in seen:
+            extra.append(key)
+            if len(extra) >= limit * OVERFETCH:
+                break
+    return [*keys, *extra], name
 
 
 def _ranked(name: str, context: Context, limit: int) -> tuple[list[str], str]:
@@ -294,7 +314,7 @@ def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: i
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", visitor_id)
         return Recommendations(placement=placement, strategy="", title="")
-    keys, name = _ranked(name, context, limit * OVERFETCH)
+    keys, name = _candidates(name, context, limit)
     products = _products(keys, limit)
     result = Recommendations(
         placement=placement,

@@ -4,8 +4,10 @@
 2. Django's cache (``CACHE_ALIAS``), one entry per list, shared by every process;
 3. the ``RecommendationList`` table, read (one query for all missing lists) only on a miss.
 
-Writing new lists bumps the version kept in the cache, which every process checks at most
-once a second; warm serving costs no SQL and usually no cache round trip.
+Writing new lists bumps their version (:class:`~personalization.versioning.SharedVersion`),
+which every process checks at most once a second in a shared cache, or every
+``SHARED_STATE_SECONDS`` in the database when the cache is per process; warm serving costs no
+SQL and usually no cache round trip.
 """
 
 from __future__ import annotations
@@ -55,14 +57,14 @@ def forget_local() -> None:
 
 
 def current_version() -> str:
-    """The lists' version; read from the cache at most once a second per process."""
+    """The lists' version; read at most once a second per process (see module doc)."""
     now = time.monotonic()
     if now < _state["offline_until"]:
         return str(_state["version"])
     try:
         version = VERSION.get()
     except Exception:
-        # Without the cache, no process can tell the others about new lists: read them
+        # Neither the cache nor the database tells this process about new lists: read them
         # from the database again every CHECK_INTERVAL_SECONDS.
         logger.warning("personalization: cache unavailable for recommendations", exc_info=True)
         version = f"offline-{secrets.token_hex(4)}"

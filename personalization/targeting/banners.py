@@ -13,7 +13,7 @@ from .. import tracking
 from ..conf import app_settings
 from ..models import Exposure
 from . import bandit
-from .definitions import BannerContent, CompiledPlacement, current
+from .definitions import BannerContent, CompiledPlacement, current, ensure_placement
 
 logger = logging.getLogger("personalization")
 
@@ -52,10 +52,10 @@ def _template_for(slug: str) -> Any:
 
 
 def render_banner(request: Any, slug: str) -> SafeString:
-    """Render the placement for this request's visitor and queue its exposure."""
-    placement = current().placements.get(slug)
+    """Render the placement for this request's visitor and queue its exposure. A placement
+    that does not exist yet is created, with empty default content, for staff to fill in."""
+    placement = current().placements.get(slug) or ensure_placement(slug)
     if placement is None:
-        logger.warning("personalization: no placement %r; add it in the admin", slug)
         return mark_safe("")
     visitor = getattr(request, "visitor", None)
     content, segment, is_control = placement.default, "", False

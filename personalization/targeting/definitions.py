@@ -1,14 +1,22 @@
 """Targeting definitions (segments, placements, banners) compiled once and cached per process.
 
 Staff edit them rarely and every request reads them, so each process keeps a compiled copy
-and checks a shared version number in Django's cache at most once a second; saving any
-definition bumps the version, and every process reloads on its next check.
+and checks a shared version (:class:`~personalization.versioning.SharedVersion`) at most once
+a second; saving any definition bumps the version, and every process reloads on its next
+check — within a second through a shared cache, within ``SHARED_STATE_SECONDS`` through the
+database otherwise.
+
+A placement that a template uses before staff create it is created, empty, the first time
+it renders (:func:`ensure_placement`), so it shows up in the admin ready to edit.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +111,7 @@ def invalidate() -> None:
 @on_settings_change
 def forget_local() -> None:
     _state["definitions"] = None
+    _created.clear()
     VERSION.forget()
 
 
@@ -117,6 +126,50 @@ def current() -> Definitions:
         if definitions is None or definitions.version != version:
             definitions = _state["definitions"] = load(version)
         return definitions
+
+
+PLACEMENT_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
+# Placements created by this process, or their next attempt after a failure; bounded, so a
+# template that makes up slugs cannot fill the table.
+MAX_CREATED = 500
+CREATE_RETRY_SECONDS = 60.0
+_created: dict[str, float] = {}
+
+
+def ensure_placement(slug: str) -> CompiledPlacement | None:
+    """The placement ``slug``; when a template uses it before staff create it, it is created
+    (named after its slug, with empty default content: what the template shows without it)
+    so that staff find it in the admin ready to edit. Tried once per process and slug, never
+    per request; a database error is logged and retried a minute later. Never raises."""
+    try:
+        found = current().placements.get(slug)
+    except Exception:
+        logger.warning("personalization: placements unavailable", exc_info=True)
+        return None
+    if found is not None:
+        return found
+    now = time.monotonic()
+    if _created.get(slug, 0.0) > now or not PLACEMENT_SLUG.match(slug):
+        return None
+    if slug not in _created and len(_created) >= MAX_CREATED:
+        return None
+    _created[slug] = math.inf
+    try:
+        from django.db import transaction
+
+        from ..models import Placement
+
+        with transaction.atomic():
+            _, created = Placement.objects.get_or_create(
+                slug=slug, defaults={"name": slug.replace("-", " ").replace("_", " ").capitalize()}
+            )
+        if created:
+            logger.info("personalization: placement %r created; edit it in the admin", slug)
+        return current().placements.get(slug)
+    except Exception:
+        _created[slug] = now + CREATE_RETRY_SECONDS
+        logger.warning("personalization: could not create placement %r", slug, exc_info=True)
+        return None
 
 
 def load(version: str) -> Definitions:

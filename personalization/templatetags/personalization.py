@@ -74,9 +74,11 @@ class RecommendationsNode(template.Node):
 
     def render(self, context: Any) -> str:
         from ..recommendations.serving import LimitError, Recommendations, parse_limit, recommend
+        from ..targeting.definitions import ensure_placement
 
         request = _request(context)
         placement = str(self.placement.resolve(context))
+        ensure_placement(placement)  # staff find it in the admin, ready to edit
         try:
             product = (
                 self.options["product"].resolve(context) if "product" in self.options else None

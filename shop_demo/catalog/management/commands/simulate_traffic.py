@@ -207,11 +207,12 @@ class Command(BaseCommand):
         simulation.report(elapsed, control_percent=control, seed=options["seed"])
 
     def ensure_targeting(self) -> None:
-        """The demo's segments and banners, when the database has none (demo_setup's)."""
-        from personalization.models import Placement
+        """The demo's segments and banners, when the database has none (demo_setup's).
+        Placements alone do not count: pages create the ones they use."""
+        from personalization.models import Banner
         from shop_demo.catalog.demo_targeting import setup_targeting
 
-        if not Placement.objects.exists():
+        if not Banner.objects.exists():
             new_segments, new_banners = setup_targeting()
             self.stdout.write(
                 f"Created the demo targeting: {new_segments} segments, {new_banners} banners."
