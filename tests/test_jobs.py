@@ -161,6 +161,12 @@ def test_list_names_every_job_with_its_schedule_and_last_run(clock):
     assert not line.endswith("due")
 
 
+def test_list_with_names_lists_only_those():
+    out, _ = run_command("--list", "trending", "purge")
+    listed = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
+    assert listed == ["trending", "purge"]
+
+
 def test_a_named_job_runs_now_and_its_run_is_recorded(clock, settings):
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "VISITOR_RETENTION_DAYS": 30}
     long_ago = timezone.now() - dt.timedelta(days=40)

@@ -26,9 +26,14 @@ class JobRunAdmin(ReadOnlyAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[JobRun]:
-        # A row per job, so the list (and its action) is there before any job ran.
-        JobRun.objects.bulk_create([JobRun(name=name) for name in jobs.JOBS], ignore_conflicts=True)
-        return super().get_queryset(request).filter(name__in=list(jobs.JOBS))
+        # A row per job, so the list (and its action) is there before any job ran; migrate
+        # creates them, this covers jobs added since.
+        queryset = super().get_queryset(request).filter(name__in=list(jobs.JOBS))
+        if queryset.count() < len(jobs.JOBS):
+            JobRun.objects.bulk_create(
+                [JobRun(name=name) for name in jobs.JOBS], ignore_conflicts=True
+            )
+        return queryset
 
     @admin.display(description=_("schedule"))
     def schedule(self, obj: JobRun) -> str:

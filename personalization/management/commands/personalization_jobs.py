@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("names", nargs="*", metavar="NAME", help="jobs to run now")
-        parser.add_argument("--list", action="store_true", help="list the jobs and stop")
+        parser.add_argument(
+            "--list", action="store_true", help="list the jobs (or those named) and stop"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         unknown = [name for name in options["names"] if name not in jobs.JOBS]
@@ -27,7 +29,7 @@ class Command(BaseCommand):
                 f"Unknown job(s): {', '.join(unknown)}. Known: {', '.join(jobs.JOBS)}."
             )
         if options["list"]:
-            self.list_jobs()
+            self.list_jobs(options["names"] or list(jobs.JOBS))
             return
         names = options["names"] or jobs.due()
         if not names:
@@ -45,13 +47,14 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{len(failed)} job(s) failed: {', '.join(failed)}")
 
-    def list_jobs(self) -> None:
+    def list_jobs(self, names: list[str]) -> None:
         from personalization.models import JobRun
 
         rows = {row.name: row for row in JobRun.objects.all()}
         due = set(jobs.due())
-        width = max(len(name) for name in jobs.JOBS)
-        for name, job in jobs.JOBS.items():
+        width = max(len(name) for name in names)
+        for name in names:
+            job = jobs.JOBS[name]
             row = rows.get(name)
             if row is None or row.started_at is None:
                 last = "never run"
