@@ -80,6 +80,15 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
 _redis_url = os.environ.get("PZN_TEST_REDIS_URL", "")
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _redis_url and _xdist_worker.removeprefix("gw").isdigit():
+    # Tests clear the cache (FLUSHDB): each pytest-xdist worker gets a Redis database of its
+    # own, counting down from the one named (the Celery broker of CI uses the one below it).
+    _n = int(_xdist_worker.removeprefix("gw"))
+    if _n:
+        _base = urlsplit(_redis_url)
+        _db = int((_base.path or "/0").lstrip("/") or 0)
+        _redis_url = _base._replace(path=f"/{(_db - 2 - _n) % 16}").geturl()
 if _redis_url:
     CACHES = {
         "default": {

@@ -25,7 +25,14 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
 
 @pytest.fixture
 def every_read(settings):
-    """Versions compared on every read, the database read at most once a second."""
+    """Versions compared on every read, the database read at most once a second, with a
+    cache of this process's own (also when the suite runs on Redis)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "shared-state-tests",
+        }
+    }
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "SHARED_STATE_SECONDS": 1}
     return SharedVersion(KEY, interval=0)
 
