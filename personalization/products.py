@@ -29,6 +29,13 @@ class BaseProductAdapter:
     :class:`DefaultProductAdapter`) and names it in ``PERSONALIZATION["PRODUCT_ADAPTER"]``.
     """
 
+    #: A template that ``{% recommendations %}`` renders with before the core one (a
+    #: placement's own ``recommendations_<placement>.html`` still comes first).
+    recommendations_template: str | None = None
+    #: Whether ``{% recommendations %}`` renders from cached product cards (see :func:`cards`),
+    #: which costs no SQL when warm, rather than from model instances.
+    recommendations_from_cards: bool = False
+
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
 
@@ -67,6 +74,15 @@ class BaseProductAdapter:
 
     def is_available(self, product: models.Model) -> bool:
         return True
+
+    def currency(self, product: models.Model) -> str | None:
+        """The ISO 4217 code of :meth:`price`; None when the shop has a single currency."""
+        return None
+
+    def card_extras(self, product: models.Model) -> dict[str, Any]:
+        """More JSON-serializable values for the product's cached card (what a shop's
+        recommendations template may need beyond the standard fields)."""
+        return {}
 
     def is_replenishable(self, product: models.Model) -> bool:
         """Whether customers buy it again (consumables): the *buy again* strategy offers only
@@ -252,24 +268,32 @@ _local_cards: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
 def _card_cache_key(pk: str) -> str:
     model = get_product_model()._meta.label_lower
-    digest = hashlib.blake2b(pk.encode(), digest_size=12).hexdigest()
+    # Per adapter: another adapter (a shop that switches) writes cards of another shape.
+    adapter = app_settings.PRODUCT_ADAPTER
+    digest = hashlib.blake2b(f"{adapter}\x00{pk}".encode(), digest_size=12).hexdigest()
     return f"pzn:v1:card:{model}:{digest}"
 
 
 def _card(adapter: BaseProductAdapter, product: models.Model) -> dict[str, Any]:
     price = adapter.price(product)
+    # Adapters written before currency() and card_extras() existed need not define them.
+    currency = getattr(adapter, "currency", None)
+    extras = getattr(adapter, "card_extras", None)
     return {
+        **(extras(product) if extras else {}),
         "id": str(adapter.pk(product)),
         "name": adapter.name(product),
         "url": adapter.url(product),
         "price": str(price) if price is not None else None,
         "image_url": adapter.image_url(product),
         "available": bool(adapter.is_available(product)),
+        "currency": currency(product) if currency else None,
     }
 
 
 def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
-    """Cards (id, name, url, price, image_url, available) of the products with these primary
+    """Cards (id, name, url, price, image_url, available, currency and the adapter's
+    :meth:`~BaseProductAdapter.card_extras`) of the products with these primary
     keys, by key; unknown keys are left out. Cached per product, so warm calls cost no SQL;
     misses cost one query together."""
     now = time.monotonic()

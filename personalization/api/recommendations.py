@@ -4,6 +4,7 @@ headless shops. The same serving code as ``{% recommendations %}``, with one exp
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -52,11 +53,17 @@ class RecommendationsView(VisitorAPIView):
                 "strategy": result.strategy,
                 "title": result.title,
                 "exposure": result.exposure_id,
-                "items": [
-                    {field: card[field] for field in ITEM_FIELDS} for card in result.products
-                ],
+                "items": [_item(card) for card in result.products],
             }
         )
+
+
+def _item(card: dict[str, Any]) -> dict[str, Any]:
+    """A card's public fields, and its price's currency where the adapter knows it."""
+    item = {field: card[field] for field in ITEM_FIELDS}
+    if card.get("currency"):
+        item["currency"] = card["currency"]
+    return item
 
 
 def _bad(field: str, message: str) -> Response:

@@ -7,6 +7,7 @@ database or rule never takes a shop page down.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -73,13 +74,19 @@ class RecommendationsNode(template.Node):
         self.target = target
 
     def render(self, context: Any) -> str:
+        from ..products import get_adapter
         from ..recommendations.serving import LimitError, Recommendations, parse_limit, recommend
         from ..targeting.definitions import ensure_placement
 
         request = _request(context)
         placement = str(self.placement.resolve(context))
         ensure_placement(placement)  # staff find it in the admin, ready to edit
+        # Rendered markup may come from cached cards; a context variable always holds products.
+        as_cards = False
         try:
+            adapter = get_adapter()
+            from_cards = getattr(adapter, "recommendations_from_cards", False)
+            as_cards = not self.target and bool(from_cards)
             product = (
                 self.options["product"].resolve(context) if "product" in self.options else None
             )
@@ -95,7 +102,14 @@ class RecommendationsNode(template.Node):
                 )
                 limit = 0
             result = (
-                recommend(request, placement, product=product, category=category, limit=limit)
+                recommend(
+                    request,
+                    placement,
+                    product=product,
+                    category=category,
+                    limit=limit,
+                    as_cards=as_cards,
+                )
                 if limit and request is not None
                 else Recommendations(placement=placement, strategy="", title="")
             )
@@ -109,29 +123,40 @@ class RecommendationsNode(template.Node):
             return ""
         if not result:
             return ""
-        return _render_recommendations(result, request)
+        return _render_recommendations(result, request, as_cards)
 
 
-def _render_recommendations(result: Any, request: Any) -> str:
+def _render_recommendations(result: Any, request: Any, as_cards: bool = False) -> str:
     from ..products import get_adapter
 
     adapter = get_adapter()
-    items = [
-        {
-            "product": product,
-            "pk": adapter.pk(product),
-            "name": adapter.name(product),
-            "url": adapter.url(product),
-            "price": adapter.price(product),
-            "image_url": adapter.image_url(product),
-        }
-        for product in result.products
-    ]
+    if as_cards:
+        items = [
+            {**card, "product": None, "pk": card["id"], "price": _decimal(card.get("price"))}
+            for card in result.products
+        ]
+    else:
+        items = [
+            {
+                "product": product,
+                "pk": adapter.pk(product),
+                "name": adapter.name(product),
+                "url": adapter.url(product),
+                "price": adapter.price(product),
+                "image_url": adapter.image_url(product),
+            }
+            for product in result.products
+        ]
     names = [
         f"personalization/recommendations_{result.placement}.html",
+        *filter(None, [getattr(adapter, "recommendations_template", None)]),
         "personalization/recommendations.html",
     ]
     return render_to_string(names, {"recommendations": result, "items": items}, request=request)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return Decimal(value) if value is not None else None
 
 
 @register.tag("recommendations")
