@@ -1,0 +1,1 @@
+"""Integrations with other Django apps; each is an app of its own, added to INSTALLED_APPS."""
