@@ -27,3 +27,22 @@ def django61(session: nox.Session) -> None:
     Django < 6.1): the app's jobs run through personalization_jobs and in-process."""
     session.install("-e", ".[test]", "Django>=6.1,<6.2")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def oscar(session: nox.Session) -> None:
+    """A django-oscar sandbox shop (tests/oscar/) with personalization.contrib.oscar and only
+    the settings docs/oscar.md gives, on Django 5.2 (django-oscar 4.2.1 declares Django 4.2,
+    5.2 and 6.0). sorl-thumbnail is the thumbnailer Oscar's defaults name."""
+    session.install("-e", ".[test,oscar]", "Django>=5.2,<6.0", "sorl-thumbnail>=12.10,<13")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/oscar",
+        "--ds=tests.oscar.settings",
+        "--confcutdir=tests/oscar",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+    )

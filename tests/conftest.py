@@ -27,6 +27,9 @@ GOOGLEBOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/b
 
 _counter = itertools.count(1)
 
+# tests/oscar/ is a django-oscar shop with settings of its own, run by `nox -s oscar`.
+collect_ignore = ["oscar"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_state():
