@@ -25,9 +25,12 @@ demo: $(STAMP)
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-## Set up and run the whole test suite.
+## Set up and run the whole test suite: the app's tests, a fresh startproject that follows the
+## README, and a django-oscar sandbox shop (in a virtualenv of its own, built by nox).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	$(BIN)/python tests/fresh_project/run.py
+	$(BIN)/nox -s oscar
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,7 +29,7 @@ def django61(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
-@nox.session(python="3.11")
+@nox.session
 def oscar(session: nox.Session) -> None:
     """A django-oscar sandbox shop (tests/oscar/) with personalization.contrib.oscar and only
     the settings docs/oscar.md gives, on Django 5.2 (django-oscar 4.2.1 declares Django 4.2,
