@@ -6,6 +6,7 @@ import functools
 import hashlib
 import logging
 import time
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -182,6 +183,20 @@ class DefaultProductAdapter(BaseProductAdapter):
         return not (isinstance(stock, int) and stock <= 0)
 
 
+def valid_keys(keys: Iterable[Any], model: type[models.Model] | None = None) -> list[str]:
+    """The keys, in order, that the product model's primary key accepts: lists and clients
+    may name ids of another type (a slug where the key is a number), which a query rejects."""
+    pk_field = (model or get_product_model())._meta.pk
+    valid = []
+    for key in keys:
+        try:
+            pk_field.to_python(key)
+        except ValidationError:
+            continue
+        valid.append(str(key))
+    return valid
+
+
 def get_product_model() -> type[models.Model]:
     """The model named by PRODUCT_MODEL; raises ImproperlyConfigured when it is not usable."""
     label = app_settings.PRODUCT_MODEL
@@ -319,14 +334,7 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
     unknown = [key for key in missing if _card_cache_key(key) not in cached]
     if unknown:
         adapter = get_adapter()
-        pk_field = get_product_model()._meta.pk
-        valid = []
-        for key in unknown:
-            try:
-                pk_field.to_python(key)
-                valid.append(key)
-            except ValidationError:
-                continue
+        valid = valid_keys(unknown)
         loaded = {}
         if valid:
             for product in adapter.get_queryset().filter(pk__in=valid):

@@ -21,13 +21,13 @@ import time
 from typing import Any
 
 from django.core.cache import caches
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from ..conf import app_settings, on_settings_change
-from ..products import get_adapter, get_product_model
+from ..products import get_adapter, get_product_model, valid_keys
 from .base import CART, PURCHASE, VIEW
 
 logger = logging.getLogger("personalization")
@@ -133,14 +133,7 @@ def most_wanted(limit: int, now: dt.datetime | None = None) -> list[str]:
 
 def available(adapter: Any, keys: list[str]) -> list[str]:
     """The keys of available products among ``keys``, in order (one query)."""
-    pk_field = adapter.model._meta.pk
-    valid = []
-    for key in keys:
-        try:
-            pk_field.to_python(key)
-            valid.append(key)
-        except ValidationError:
-            continue
+    valid = valid_keys(keys, adapter.model)
     if not valid:
         return []
     found = {str(adapter.pk(item)): item for item in adapter.get_queryset().filter(pk__in=valid)}

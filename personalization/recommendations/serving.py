@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -24,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from ..conf import app_settings, cached_on_settings
 from ..models import Exposure
 from ..products import cards as product_cards
-from ..products import get_adapter
+from ..products import get_adapter, valid_keys
 from ..profiling.visitor import VisitorProfile
 from . import coldstart
 from . import strategies as builtin
@@ -258,14 +257,7 @@ def _products(keys: list[str], limit: int) -> list[Any]:
     if not keys:
         return []
     adapter = get_adapter()
-    pk_field = adapter.get_queryset().model._meta.pk
-    valid = []
-    for key in keys:  # lists may name products whose ids the catalogue's key type rejects
-        try:
-            pk_field.to_python(key)
-            valid.append(key)
-        except ValidationError:
-            continue
+    valid = valid_keys(keys, adapter.model)
     try:
         rows = adapter.get_queryset().filter(pk__in=valid)
         found = {str(adapter.pk(item)): item for item in rows}
