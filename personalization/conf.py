@@ -78,6 +78,18 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_ROLLUPS": True,
     "REPORT_MIN_VISITORS": 100,
     "REPORT_MIN_CONVERSIONS": 5,
+    # The lift's verdict waits for the planned sample: the visitors each group needs for the
+    # always-valid 95% interval to exclude "no difference" with probability REPORT_POWER when
+    # the true relative lift is REPORT_MDE (0.20: +20%), at the baseline conversion rate
+    # REPORT_BASELINE_RATE (a fraction; None: the pooled rate of both groups, 2% while nobody
+    # has converted). A smaller MDE needs about (0.20 / MDE)² times the visitors; smaller real
+    # lifts can still be declared later, the interval staying valid however long it is read.
+    # REPORT_MIN_VISITORS and REPORT_MIN_CONVERSIONS remain floors under that plan, the
+    # latter counting the converted visitors of both groups together: a floor on one group's
+    # conversions would admit mostly the runs where that group happened to be lucky.
+    "REPORT_MDE": 0.20,
+    "REPORT_POWER": 0.80,
+    "REPORT_BASELINE_RATE": None,
     # Recommendations: log product views, carts and purchases for the recommender; the
     # strategy of placements that do not choose one and the control group's; extra strategy
     # classes (dotted paths); the history the nightly fit reads and the trending window.
