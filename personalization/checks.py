@@ -57,6 +57,12 @@ _NUMBERS: dict[str, tuple[float, float | None]] = {
     "REPORT_MIN_VISITORS": (0, None),
     "REPORT_MIN_CONVERSIONS": (0, None),
 }
+# Fractions the report's planned sample is computed from: name -> (low, high), both exclusive.
+_FRACTIONS: dict[str, tuple[float, float | None]] = {
+    "REPORT_MDE": (0, None),
+    "REPORT_POWER": (0, 1),
+    "REPORT_BASELINE_RATE": (0, 1),
+}
 
 
 @register(Tags.compatibility)
@@ -90,6 +96,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             errors.append(
                 Error(
                     f"PERSONALIZATION[{name!r}] must be a number {bounds}; got {value!r}.",
+                    id="personalization.E005",
+                )
+            )
+    for name, (low, high) in _FRACTIONS.items():
+        value = app_settings.get(name)
+        if value is None and name == "REPORT_BASELINE_RATE":
+            continue  # the pooled rate of both groups
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and value > low and (high is None or value < high)
+        if not ok:
+            bounds = f"above {low}" + (f" and below {high}" if high is not None else "")
+            errors.append(
+                Error(
+                    f"PERSONALIZATION[{name!r}] must be a number {bounds}; got {value!r}.",
+                    hint="It sets the sample the report plans for before giving a verdict.",
                     id="personalization.E005",
                 )
             )

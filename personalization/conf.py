@@ -70,8 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "BANNER_SELECTION": "priority",
     # Visitors not seen for this many days are deleted by the purge task (0 = keep forever).
     "VISITOR_RETENTION_DAYS": 395,
-    # The conversion report: the longest period it covers, in days, and the smallest groups
-    # (visitors, and visitors who converted, in each group) whose lift it calls conclusive.
+    # The conversion report: the longest period it covers, in days; the fewest visitors in
+    # each group, and converted visitors in both groups together, before it gives a verdict.
     # On PostgreSQL, a report that runs longer than this is cancelled (a 503 with a message).
     "REPORT_TIMEOUT_SECONDS": 30,
     "REPORT_MAX_DAYS": 366,

@@ -82,6 +82,31 @@ def test_e005_bad_values(pzn):
     assert ids().count("personalization.E005") == 3
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REPORT_MDE", 0),
+        ("REPORT_MDE", -0.1),
+        ("REPORT_MDE", "0.2"),
+        ("REPORT_POWER", 1),
+        ("REPORT_POWER", 0),
+        ("REPORT_BASELINE_RATE", 1.5),
+        ("REPORT_BASELINE_RATE", True),
+    ],
+)
+def test_e005_a_planned_sample_that_cannot_be_computed(pzn, name, value):
+    pzn(**{name: value})
+    [message] = messages_of("personalization.E005")
+    assert name in message.msg and repr(value) in message.msg
+
+
+def test_e005_not_for_sensible_planned_samples(pzn):
+    pzn(REPORT_MDE=0.05, REPORT_POWER=0.9, REPORT_BASELINE_RATE=0.03)
+    assert ids() == []
+    pzn(REPORT_BASELINE_RATE=None)
+    assert ids() == []
+
+
 @pytest.mark.parametrize("fallback", ["threads", "", None, "celery"])
 def test_e005_unknown_jobs_fallback(pzn, fallback):
     pzn(JOBS_FALLBACK=fallback)
