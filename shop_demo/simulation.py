@@ -11,15 +11,21 @@ How a visit ends in a purchase — the report's lift is *simulated*, these numbe
     P(purchase in a visit) = min(MAX_PURCHASE_PROBABILITY,
                                  persona.base_purchase
                                  × advantage    (only for visitors NOT in the control group)
-                                 × CLICK_BOOST  (only once the visitor has clicked
+                                 × advantage    (once more, only once the visitor has clicked
                                                  personalized content, i.e. a banner shown
                                                  to a visitor outside the control group))
 
-``advantage`` is the command's ``--advantage`` (default 1.5). The control group sees the
-default banners (clicks on them are recorded but do not boost) and no signup popup, so even
-with ``--advantage 1`` the personalized side keeps the click boost; the expected lift is a
-little above ``advantage``. Coupons from the popup are used at checkout, but they make no one
-buy. Everything else (which pages, clicks, signups, carts) follows the personas below.
+``advantage`` is the command's ``--advantage`` (default 1.5): how much personalization
+multiplies the chance to buy, once for being shown it and once more for engaging with it.
+The expected lift is therefore a little above ``advantage`` when it is above 1 (and a
+little below when it is below 1: personalization that hurts).
+
+``--advantage 1`` (or ``--aa``) is a true A/A test: then nothing in this formula depends on
+the group or on clicks, so both groups convert identically in expectation and every
+difference the report shows is chance. The groups still see different pages (the control
+group sees the default banners, whose clicks are recorded, and no signup popup), but what
+they see makes no one buy: coupons from the popup are used at checkout, never a reason to
+order. Everything else (which pages, clicks, signups, carts) follows the personas below.
 """
 
 from __future__ import annotations
@@ -34,12 +40,10 @@ from html import unescape
 from urllib.parse import urlencode
 
 # How a visit turns into a purchase (see the module docstring) ----------------------------
-#: Multiplies the purchase probability once a visitor clicked personalized content.
-CLICK_BOOST = 1.5
 #: Upper bound of the per-visit purchase probability, whatever the factors.
 MAX_PURCHASE_PROBABILITY = 0.9
 #: Chance that a visitor clicks a banner a page showed them (both groups alike; the control
-#: group's clicks are on the default banner and do not boost).
+#: group's clicks are on the default banner and change nothing).
 CLICK_PROBABILITY = 0.15
 #: Chance that a visitor who did not sign up closes the popup (the rest ignore it).
 POPUP_DISMISS_PROBABILITY = 0.6
@@ -62,7 +66,7 @@ class Persona:
     #: Category slug -> relative weight when they pick something to look at.
     categories: dict[str, float]
     searches: tuple[str, ...]
-    #: Probability of buying in one visit, before the advantage and the click boost.
+    #: Probability of buying in one visit, before the advantage (see the module docstring).
     base_purchase: float
     #: Probability of signing up when the signup popup is shown.
     signup: float
@@ -460,12 +464,17 @@ def plan_visitors(
 def purchase_probability(
     persona: Persona, personalized: bool, clicked: bool, advantage: float
 ) -> float:
-    """The chance that a visit ends in an order (see the module docstring)."""
+    """The chance that a visit ends in an order (see the module docstring).
+
+    ``personalized``: the visitor is outside the control group; ``clicked``: they have
+    clicked personalized content (never true in the control group). With ``advantage`` 1 the
+    result is the persona's base probability whatever the other arguments.
+    """
     probability = persona.base_purchase
     if personalized:
         probability *= advantage
-    if clicked:
-        probability *= CLICK_BOOST
+        if clicked:
+            probability *= advantage
     return min(MAX_PURCHASE_PROBABILITY, max(0.0, probability))
 
 

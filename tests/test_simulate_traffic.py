@@ -11,6 +11,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from personalization.testutils import DEMO_IPS
@@ -49,16 +50,19 @@ def catalog(demo):
 def simulate(**options) -> str:
     out = StringIO()
     defaults = {"visitors": 40, "days": 3, "seed": 1, "advantage": 2.0, "control_percent": 30}
-    call_command("simulate_traffic", **{**defaults, **options}, stdout=out)
+    arguments = {key: value for key, value in {**defaults, **options}.items() if value is not None}
+    call_command("simulate_traffic", **arguments, stdout=out)
     return out.getvalue()
 
 
 def test_simulated_visitors_leave_real_traces(catalog):
     from personalization.models import Conversion, Coupon, Event, Exposure, Signup, Visitor
+    from personalization.reports import rollups
     from shop_demo.catalog.models import Product
     from shop_demo.orders.models import Order
 
     stock = dict(Product.objects.values_list("pk", "stock"))
+    rollups.refresh()  # a shop whose report already reads roll-ups
     started = datetime.now(UTC)
     output = simulate()
 
@@ -102,6 +106,58 @@ def test_simulated_visitors_leave_real_traces(catalog):
     # The summary says the lift is simulated, and how.
     assert "personalized" in output and "control" in output
     assert "This lift is simulated" in output and "--advantage" in output
+    # The roll-ups were rebuilt: the report shows the simulated visitors at once, with the
+    # figures the raw rows give.
+    assert "Rebuilt the report's roll-ups" in output
+    assert_report_shows_the_raw_figures()
+
+
+def assert_report_shows_the_raw_figures() -> None:
+    from django.test import override_settings
+
+    from personalization.models import Exposure
+    from personalization.reports.period import parse_period
+    from personalization.reports.queries import build_report
+
+    period = parse_period(None, None)
+    report = build_report(period)
+    assert report["source"] == "rollups" and report["live_visitors"] == 0
+    with override_settings(PERSONALIZATION={**settings.PERSONALIZATION, "REPORT_ROLLUPS": False}):
+        raw = build_report(period)
+    assert raw["source"] == "raw"
+    shown = Exposure.objects.values("visitor_id").distinct().count()
+    assert report["personalized"]["visitors"] + report["control"]["visitors"] == shown
+    for key in ("personalized", "control", "lift", "by_placement", "daily"):
+        assert report[key] == raw[key]
+
+
+def test_without_rollups_it_says_what_to_run(catalog):
+    from personalization.reports import rollups
+    from personalization.reports.period import parse_period
+    from personalization.reports.queries import build_report
+
+    rollups.refresh()
+    output = simulate(visitors=3, days=1, no_rollups=True)
+    assert "python manage.py personalization_rollup --full" in output
+    # Until then the roll-ups, refreshed before the simulated (past) rows, leave them out.
+    report = build_report(parse_period(None, None))
+    assert report["personalized"]["visitors"] + report["control"]["visitors"] == 0
+    call_command("personalization_rollup", full=True, stdout=StringIO())
+    assert_report_shows_the_raw_figures()
+
+
+def test_aa_is_advantage_one_and_refuses_another_advantage(catalog):
+    with pytest.raises(CommandError, match="--aa means --advantage 1"):
+        simulate(aa=True, advantage=2.0)
+    output = simulate(visitors=3, days=1, aa=True, advantage=None)
+    assert "advantage 1..." in output
+    assert "This was an A/A run" in output and "This lift is simulated" not in output
+
+
+def test_a_holdout_unlike_the_setting_is_flagged_for_the_report(catalog):
+    output = simulate(visitors=3, days=1, control_percent=30)  # the setting holds out 0%
+    assert "The control group was 30% for this run, but CONTROL_GROUP_PERCENT is 0%" in output
+    assert "sample-ratio check" in output
 
 
 def test_same_seed_same_visitors(catalog):
@@ -147,10 +203,21 @@ def test_purchase_probability_is_the_documented_product():
     base = camper.base_purchase
     assert sim.purchase_probability(camper, False, False, 1.5) == base
     assert sim.purchase_probability(camper, True, False, 1.5) == pytest.approx(base * 1.5)
-    assert sim.purchase_probability(camper, True, True, 1.5) == pytest.approx(
-        base * 1.5 * sim.CLICK_BOOST
-    )
+    # Once more the advantage after a click on personalized content.
+    assert sim.purchase_probability(camper, True, True, 1.5) == pytest.approx(base * 1.5 * 1.5)
+    assert sim.purchase_probability(camper, True, True, 0.5) == pytest.approx(base * 0.25)
     assert sim.purchase_probability(camper, True, True, 100) == sim.MAX_PURCHASE_PROBABILITY
+
+
+@pytest.mark.parametrize("persona", sim.PERSONAS, ids=lambda persona: persona.name)
+def test_advantage_one_is_a_true_a_a(persona):
+    """With --advantage 1 neither the group nor a click changes the chance to buy."""
+    chances = {
+        sim.purchase_probability(persona, personalized, clicked, 1.0)
+        for personalized in (False, True)
+        for clicked in (False, True)
+    }
+    assert chances == {persona.base_purchase}
 
 
 def test_an_empty_catalog_is_refused(demo):

@@ -18,14 +18,22 @@ THE REPORT'S LIFT IS SIMULATED. Whether a visit ends in an order is decided here
 
     P(purchase in a visit) = min(0.9, base purchase probability of the visitor's persona
                                       × ADVANTAGE   if the visitor is NOT in the control group
-                                      × 1.5         once the visitor clicked personalized
-                                                    content (a banner, outside the control
-                                                    group))
+                                      × ADVANTAGE   once more, once the visitor clicked
+                                                    personalized content (a banner, outside
+                                                    the control group))
 
 ``--advantage`` (default 1.5) is that ADVANTAGE; the personas' base probabilities (0.02 for
-window shoppers to 0.10 for campers) and the click boost are in ``shop_demo/simulation.py``.
-``--advantage 1`` still leaves the click boost; the measured lift also wobbles with chance,
-especially with a small control group (``--control-percent`` makes it bigger for the run).
+window shoppers to 0.10 for campers) are in ``shop_demo/simulation.py``. ``--advantage 1``,
+or ``--aa``, is a true A/A test: personalization then changes nothing about buying, both
+groups convert identically in expectation, and whatever difference the report shows is
+chance. The measured lift wobbles with chance, especially with a small control group
+(``--control-percent`` makes it bigger for the run; the report's sample-ratio check compares
+the groups with ``CONTROL_GROUP_PERCENT``, so read such a run with that setting changed too).
+
+When the visits are done, the report's daily roll-ups are rebuilt (the ``rollups`` job with
+``full=True``: the simulated rows carry past dates, which an incremental refresh does not
+look for), so the admin's report shows the simulated traffic at once; ``--no-rollups`` skips
+that and says what to run instead.
 
 Products bought here are given their stock back after each order, so the catalog keeps the
 stock ``demo_setup`` gave it. Needs the ``time-machine`` package (``pip install -e '.[dev]'``).
@@ -69,6 +77,8 @@ REFERRERS = (
 FIRST_NAMES = ("Anna", "Ben", "Chloé", "David", "Elif", "Finn", "Grace", "Hugo", "Ida", "Jonas")
 LAST_NAMES = ("Schmidt", "Smith", "Martin", "García", "Rossi", "de Vries", "Berg", "Tanaka")
 SHIPPING_COUNTRIES = {code for code, _ in COUNTRIES}
+DEFAULT_ADVANTAGE = 1.5
+ROLLUP_COMMAND = "python manage.py personalization_rollup --full"
 
 
 @dataclass
@@ -112,13 +122,13 @@ class Stats:
 class Command(BaseCommand):
     help = (
         "Simulate shop visitors through the real middleware and views over the last --days "
-        "days (needs time-machine: pip install -e '.[dev]'). The personalized side's "
-        "conversion advantage is simulated: per visit, P(purchase) = "
-        f"min({sim.MAX_PURCHASE_PROBABILITY:g}, the persona's base probability "
+        "days (needs time-machine: pip install -e '.[dev]'), then rebuild the report's "
+        "roll-ups. The personalized side's conversion advantage is simulated: per visit, "
+        f"P(purchase) = min({sim.MAX_PURCHASE_PROBABILITY:g}, the persona's base probability "
         f"({min(p.base_purchase for p in sim.PERSONAS):g} to "
         f"{max(p.base_purchase for p in sim.PERSONAS):g}) x --advantage for visitors not in "
-        f"the control group x {sim.CLICK_BOOST:g} once they clicked personalized content). "
-        "See shop_demo/simulation.py."
+        "the control group x --advantage again once they clicked personalized content). "
+        "--advantage 1 (--aa) is an A/A test. See shop_demo/simulation.py."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -129,9 +139,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--advantage",
             type=float,
-            default=1.5,
-            help="Multiplies the purchase probability of visitors NOT in the control group "
-            "(default 1.5; 1 = personalization makes no difference but the click boost).",
+            default=None,
+            help="Multiplies the purchase probability of visitors NOT in the control group, "
+            "and again once they clicked personalized content (default "
+            f"{DEFAULT_ADVANTAGE:g}; 1 = personalization makes no difference at all).",
+        )
+        parser.add_argument(
+            "--aa",
+            action="store_true",
+            help="An A/A test: the same as --advantage 1. Both groups convert identically in "
+            "expectation; any difference in the report is chance.",
         )
         parser.add_argument(
             "--seed", type=int, default=42, help="Random seed: same seed, same visitor plan."
@@ -141,6 +158,12 @@ class Command(BaseCommand):
             type=float,
             default=None,
             help="CONTROL_GROUP_PERCENT for this run (default: the setting's value).",
+        )
+        parser.add_argument(
+            "--no-rollups",
+            action="store_true",
+            help="Do not rebuild the report's roll-ups afterwards (the command says what to "
+            "run before the report shows the simulated traffic).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -153,6 +176,14 @@ class Command(BaseCommand):
             ) from None
         visitors, days = options["visitors"], options["days"]
         advantage, control_percent = options["advantage"], options["control_percent"]
+        if options["aa"]:
+            if advantage not in (None, 1):
+                raise CommandError(
+                    f"--aa means --advantage 1; it cannot go with --advantage {advantage:g}."
+                )
+            advantage = 1.0
+        elif advantage is None:
+            advantage = DEFAULT_ADVANTAGE
         if visitors < 1 or days < 1:
             raise CommandError("--visitors and --days must be at least 1.")
         if advantage <= 0:
@@ -205,6 +236,55 @@ class Command(BaseCommand):
             elapsed = time.perf_counter() - started
             control = float(app_settings.CONTROL_GROUP_PERCENT)
         simulation.report(elapsed, control_percent=control, seed=options["seed"])
+        self.check_control_share(control)
+        self.refresh_rollups(skip=options["no_rollups"])
+
+    def check_control_share(self, simulated: float) -> None:
+        """A holdout of another size than the setting's makes the report's sample-ratio check
+        ring: it compares the groups with CONTROL_GROUP_PERCENT, which is right for a shop."""
+        from personalization.conf import app_settings
+
+        configured = float(app_settings.CONTROL_GROUP_PERCENT)
+        if simulated != configured:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"The control group was {simulated:g}% for this run, but "
+                    f"CONTROL_GROUP_PERCENT is {configured:g}%: the report's sample-ratio "
+                    "check compares the groups with the setting and will flag this traffic. "
+                    f"Set CONTROL_GROUP_PERCENT to {simulated:g} while reading it."
+                )
+            )
+
+    def refresh_rollups(self, *, skip: bool) -> None:
+        """The simulated rows carry past dates, which an incremental refresh of the report's
+        roll-ups does not look for: rebuild them, so the report shows the traffic at once."""
+        from personalization import jobs
+        from personalization.conf import app_settings
+
+        if not app_settings.REPORT_ROLLUPS:
+            self.stdout.write(
+                "REPORT_ROLLUPS is off: the report reads the raw rows, simulated traffic included."
+            )
+            return
+        if skip:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Roll-ups not rebuilt (--no-rollups): run `{ROLLUP_COMMAND}` before "
+                    "reading the report, or it leaves out the simulated traffic."
+                )
+            )
+            return
+        try:
+            result = jobs.run("rollups", full=True)
+        except Exception as error:
+            raise CommandError(
+                f"The traffic was simulated, but rebuilding the report's roll-ups failed "
+                f"({error}); run `{ROLLUP_COMMAND}` before reading the report."
+            ) from error
+        self.stdout.write(
+            f"Rebuilt the report's roll-ups ({result['visitors']:,} visitors, "
+            f"{result['seconds']:.1f}s): the report shows the simulated traffic now."
+        )
 
     def ensure_targeting(self) -> None:
         """The demo's segments and banners, when the database has none (demo_setup's).
@@ -674,14 +754,20 @@ class Simulation:
         ratio = sim.rate_ratio(personalized, control)
         if ratio is not None:
             write(f"    measured lift   x{ratio:.2f}")
-        write(
-            self.command.style.WARNING(
-                f"This lift is simulated: non-control visitors bought with {self.advantage:g}x "
-                f"the probability (--advantage), x{sim.CLICK_BOOST:g} once they clicked "
-                "personalized content; chance does the rest (shop_demo/simulation.py). "
-                f"Same --seed {seed}, same visitor plan."
+        if self.advantage == 1:
+            explained = (
+                "This was an A/A run (--advantage 1): personalization changed nothing about "
+                "buying, so both groups convert alike in expectation and any difference "
+                "above is chance (shop_demo/simulation.py)."
             )
-        )
+        else:
+            explained = (
+                "This lift is simulated: non-control visitors bought with "
+                f"{self.advantage:g}x the probability (--advantage), {self.advantage:g}x again "
+                "once they clicked personalized content; chance does the rest "
+                "(shop_demo/simulation.py)."
+            )
+        write(self.command.style.WARNING(f"{explained} Same --seed {seed}, same visitor plan."))
 
     @staticmethod
     def counter_line(counter: Counter) -> str:
