@@ -24,20 +24,25 @@ EVENTS_URL_NAME = "personalization:api-events"
 def popup_context(request: HttpRequest | None) -> dict[str, Any] | None:
     """The template context of the signup popup, or None when this visitor gets no popup.
 
-    A targeted visitor in the control group sees nothing, like everyone else, but a control
-    exposure is recorded so the report can compare signups with and without the popup.
+    The placement is reached by every tracked visitor it targets (first visits, or
+    SIGNUP_POPUP_SEGMENT), and each of them gets one exposure in their own group, whether
+    the popup is then offered or not: a control visitor sees nothing, and a personalized
+    visitor who already saw it this visit, dismissed it lately or signed up sees nothing
+    either (content ``default``). Control and personalized visitors are so counted under the
+    same condition, and the report compares signups with and without the popup.
     """
     visitor = getattr(request, "visitor", None)
     if request is None or not isinstance(visitor, VisitorProfile) or not visitor.is_tracked:
         return None
-    if not _is_targeted(visitor) or not _may_be_offered(visitor):
+    if not _is_targeted(visitor):
         return None
     signup_url = _reverse(SIGNUP_URL_NAME)
     if not signup_url:
-        return None
-    if visitor.in_control_group:
+        return None  # the popup is off for everyone until the API is routed
+    is_control = visitor.in_control_group
+    if is_control or not _may_be_offered(visitor):
         record_exposure(
-            request, placement=PLACEMENT, kind="popup", content="default", is_control=True
+            request, placement=PLACEMENT, kind="popup", content="default", is_control=is_control
         )
         return None
     exposure_id = record_exposure(

@@ -250,3 +250,65 @@ class TestBandit:
         )
         _, html = page(browser)
         assert ("Hello, newcomer" in html) != ("Alternative hello" in html)
+
+
+# Both groups counted under the same condition ----------------------------------------------
+def _render_for_both_groups(slug: str) -> dict[bool, tuple[list, str]]:
+    from django.test import RequestFactory
+
+    from personalization.targeting.banners import render_banner
+    from personalization.testutils import attach_visitor
+    from personalization.tracking import pending_exposures
+
+    rendered = {}
+    for in_control_group in (False, True):
+        request = RequestFactory().get("/")
+        attach_visitor(request, in_control_group=in_control_group)
+        html = str(render_banner(request, slug))
+        rendered[in_control_group] = (pending_exposures(request), html)
+    return rendered
+
+
+@pytest.mark.parametrize(
+    ("setup", "has_markup"),
+    [
+        ("active", True),
+        ("inactive", True),
+        ("inactive-without-default", False),
+        ("no-default-content", False),
+        ("unconfigured", False),
+    ],
+)
+def test_control_and_personalized_visitors_get_the_same_exposures(hero, setup, has_markup):
+    slug = "home-hero"
+    if setup.startswith("inactive"):
+        hero.is_active = False
+        if setup == "inactive-without-default":
+            hero.default_title = ""
+        hero.save()
+    elif setup == "no-default-content":
+        Banner.objects.all().delete()
+        hero.default_title = ""
+        hero.save()
+    elif setup == "unconfigured":
+        slug = "not a slug"  # never created, so never configured
+    definitions.invalidate()
+
+    rendered = _render_for_both_groups(slug)
+    for in_control_group, (exposures, html) in rendered.items():
+        assert [row.is_control for row in exposures] == [in_control_group], setup
+        assert [row.placement for row in exposures] == [slug]
+        ids = EXPOSURE_RE.findall(html)
+        assert ids == ([str(exposures[0].id)] if has_markup else []), (setup, in_control_group)
+    assert len(rendered[False][0]) == len(rendered[True][0]) == 1
+    if setup != "active":  # nothing personalized to choose: both get the default
+        assert rendered[False][0][0].content == rendered[True][0][0].content == "default"
+
+
+def test_an_inactive_placement_logs_its_control_visitors_as_control(hero, browser, settings):
+    hero.is_active = False
+    hero.save()
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CONTROL_GROUP_PERCENT": 100}
+    _, html = page(browser)
+    assert "Welcome to the shop" in html
+    assert set(Exposure.objects.values_list("is_control", flat=True)) == {True}

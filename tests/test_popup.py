@@ -128,11 +128,50 @@ def test_a_segment_replaces_first_visits_as_the_target(popup_settings):
     assert popup_context(_request(visit_count=1, segments={"campers"})) is None
 
 
-def test_never_after_a_signup(urls):
+def test_never_after_a_signup_but_still_counted(urls):
     request = _request()
     request.visitor._data.signed_up_at = time.time() - 60 * DAY
     assert popup_context(request) is None
-    assert pending_exposures(request) == []
+    [exposure] = pending_exposures(request)
+    assert (exposure.content, exposure.is_control) == ("default", False)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {},
+        {"signed_up_at": time.time() - 60 * DAY},
+        {"popup_dismissed_at": time.time() - DAY},
+        {"popup_shown_visit": 3},
+    ],
+    ids=["offered", "signed-up", "dismissed", "shown-this-visit"],
+)
+def test_both_groups_are_counted_under_the_same_condition(popup_settings, state):
+    """Whether the popup is then offered or not, a targeted visitor of either group gets one
+    exposure per page that reaches it, in their own group; markup only where it shows."""
+    popup_settings(SIGNUP_POPUP_SEGMENT="all")
+    pages = {}
+    for in_control_group in (False, True):
+        request = _request(visit_count=3, segments={"all"}, in_control_group=in_control_group)
+        for name, value in state.items():
+            setattr(request.visitor._data, name, value)
+        html = Template("{% load personalization %}{% signup_popup %}").render(
+            Context({"request": request})
+        )
+        exposures = pending_exposures(request)
+        assert [exposure.is_control for exposure in exposures] == [in_control_group]
+        assert ("data-personalization-exposure" in html) is (not in_control_group and not state)
+        if "data-personalization-exposure" in html:
+            assert f'data-personalization-exposure="{exposures[0].id}"' in html
+        pages[in_control_group] = len(exposures)
+    assert pages[False] == pages[True] == 1
+
+
+def test_visitors_it_does_not_target_are_not_counted_in_either_group(urls):
+    for in_control_group in (False, True):
+        request = _request(visit_count=2, in_control_group=in_control_group)
+        assert popup_context(request) is None
+        assert pending_exposures(request) == []
 
 
 @pytest.mark.parametrize(("days_ago", "shown"), [(1, False), (13.9, False), (14.1, True)])

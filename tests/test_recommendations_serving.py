@@ -401,3 +401,45 @@ def test_right_after_an_order_its_products_are_not_offered_again(catalogue):
     track.order(request, order_id="J-1", total=Decimal("10.00"),
                 items=[(catalogue["d"].pk, 1, Decimal("10.00"))])  # fmt: skip
     assert "d" not in slugs(serving.recommend(request, "order-confirmation", limit=4))
+
+
+# Both groups counted under the same condition ----------------------------------------------
+@pytest.mark.parametrize("with_products", [True, False], ids=["products", "no-products"])
+def test_control_and_personalized_visitors_get_the_same_exposures(make_product, with_products):
+    if with_products:
+        for name in "abc":
+            make_product(slug=name, name=name.upper())
+    counts = {}
+    for in_control_group in (False, True):
+        request = request_for(in_control_group=in_control_group)
+        html = render('{% recommendations "home-for-you" limit=3 %}', request)
+        pending = request.__dict__.get("_personalization_exposures", [])
+        assert [row.is_control for row in pending] == [in_control_group]
+        assert [row.kind for row in pending] == [Exposure.RECOMMENDATION]
+        assert len(pending[0].items) == (3 if with_products else 0)
+        # Markup, and its exposure id, only where a list is rendered.
+        assert ("data-personalization-exposure" in html) is with_products
+        if with_products:
+            assert f'data-personalization-exposure="{pending[0].id}"' in html
+        counts[in_control_group] = flush_exposures(request)
+    assert counts[False] == counts[True] == 1
+
+
+def test_an_empty_list_in_the_api_still_logs_its_exposure(client):
+    response = client.get("/personalization/api/recommendations/", {"placement": "home"})
+    body = response.json()
+    assert body["items"] == []
+    exposure = Exposure.objects.get(pk=body["exposure"])
+    assert exposure.items == []
+
+
+def test_an_email_without_products_still_logs_its_exposure():
+    from personalization.models import Visitor
+
+    now = timezone.now()
+    for vid, held_out in (("reader", False), ("held-out", True)):
+        Visitor.objects.create(id=vid, first_seen=now, last_seen=now, in_control_group=held_out)
+        result = serving.recommend_for_visitor(vid, "email-welcome", limit=3)
+        assert not result
+        exposure = Exposure.objects.get(pk=result.exposure_id)
+        assert (exposure.visitor_id, exposure.items, exposure.is_control) == (vid, [], held_out)

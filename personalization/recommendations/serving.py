@@ -172,10 +172,15 @@ def recommend(
     """The recommendations for this visitor in ``placement`` (on the page of ``product``, or
     of the product whose primary key is ``product_key``, or of the category keyed
     ``category``), with one exposure logged. ``as_cards`` gives cached product cards
-    (:func:`~personalization.products.cards`) instead of model instances: no SQL when warm."""
+    (:func:`~personalization.products.cards`) instead of model instances: no SQL when warm.
+
+    The exposure is logged whenever the placement is reached, in the visitor's group, also
+    when nothing is shown (its ``items`` are then empty): control and personalized visitors
+    are counted under the same condition, whichever strategy finds products."""
     visitor = getattr(request, "visitor", None)
     visitor = visitor if isinstance(visitor, VisitorProfile) else None
     adapter = get_adapter()
+    is_control = bool(visitor is not None and visitor.is_tracked and visitor.in_control_group)
     try:
         name, heading, is_control = strategy_name_for(placement, visitor)
         if product is not None:
@@ -183,7 +188,9 @@ def recommend(
         context = context_for(request, product_key, str(category) if category else None)
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", placement)
-        return Recommendations(placement=placement, strategy="", title="")
+        result = Recommendations(placement=placement, strategy="", title="", is_control=is_control)
+        _log_exposure(request, result, [])
+        return result
     keys, name = _candidates(name, context, limit)
     products = _cards(keys, limit) if as_cards else _products(keys, limit)
     result = Recommendations(
@@ -193,19 +200,24 @@ def recommend(
         products=products,
         is_control=is_control,
     )
-    if products:
-        from ..tracking import record_exposure
-
-        result.exposure_id = record_exposure(
-            request,
-            placement=placement,
-            kind=Exposure.RECOMMENDATION,
-            content=f"strategy:{name}",
-            label=result.title,
-            items=[item["id"] if as_cards else adapter.pk(item) for item in products],
-            is_control=is_control,
-        )
+    _log_exposure(
+        request, result, [item["id"] if as_cards else adapter.pk(item) for item in products]
+    )
     return result
+
+
+def _log_exposure(request: HttpRequest, result: Recommendations, items: list[Any]) -> None:
+    from ..tracking import record_exposure
+
+    result.exposure_id = record_exposure(
+        request,
+        placement=result.placement,
+        kind=Exposure.RECOMMENDATION,
+        content=f"strategy:{result.strategy}",
+        label=result.title,
+        items=items,
+        is_control=result.is_control,
+    )
 
 
 def _cards(keys: list[str], limit: int) -> list[dict[str, Any]]:
@@ -277,8 +289,9 @@ def _products(keys: list[str], limit: int) -> list[Any]:
 def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: int = 4) -> Any:
     """Recommendations for a visitor outside a request — an email, a push message — from the
     visitor's stored row: views, category interests, country, purchases and group. One
-    exposure is written at once (the message is rendered to be sent). Returns
-    :class:`Recommendations`; empty for an unknown visitor."""
+    exposure is written at once (the message is rendered to be sent), in the visitor's group,
+    also when no product is found. Returns :class:`Recommendations`; empty, with no exposure,
+    for an unknown visitor."""
     from ..models import ProductInteraction, Visitor
 
     row = Visitor.objects.filter(pk=visitor_id).first()
@@ -305,26 +318,27 @@ def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: i
         )
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", visitor_id)
-        return Recommendations(placement=placement, strategy="", title="")
-    keys, name = _candidates(name, context, limit)
-    products = _products(keys, limit)
-    result = Recommendations(
-        placement=placement,
-        strategy=name,
-        title=str(heading or TITLES.get(name, "") or ""),
-        products=products,
-        is_control=row.in_control_group,
-    )
-    if products:
-        adapter = get_adapter()
-        exposure = Exposure.objects.create(
-            visitor_id=visitor_id,
-            placement=placement[:100],
-            kind=Exposure.RECOMMENDATION,
-            content=f"strategy:{name}",
-            content_label=result.title[:200],
-            items=[str(adapter.pk(item)) for item in products],
+        result = Recommendations(
+            placement=placement, strategy="", title="", is_control=row.in_control_group
+        )
+    else:
+        keys, name = _candidates(name, context, limit)
+        result = Recommendations(
+            placement=placement,
+            strategy=name,
+            title=str(heading or TITLES.get(name, "") or ""),
+            products=_products(keys, limit),
             is_control=row.in_control_group,
         )
-        result.exposure_id = str(exposure.pk)
+    adapter = get_adapter()
+    exposure = Exposure.objects.create(
+        visitor_id=visitor_id,
+        placement=placement[:100],
+        kind=Exposure.RECOMMENDATION,
+        content=f"strategy:{result.strategy}",
+        content_label=result.title[:200],
+        items=[str(adapter.pk(item)) for item in result.products],
+        is_control=row.in_control_group,
+    )
+    result.exposure_id = str(exposure.pk)
     return result

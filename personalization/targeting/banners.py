@@ -17,6 +17,8 @@ from .definitions import BannerContent, CompiledPlacement, current, ensure_place
 
 logger = logging.getLogger("personalization")
 
+DEFAULT_CONTENT = "default"
+
 
 def eligible(placement: CompiledPlacement, visitor: Any, now: float) -> list[tuple[Any, str]]:
     """(banner, the target segment it matched — "" for everyone) for every banner that fits."""
@@ -53,21 +55,33 @@ def _template_for(slug: str) -> Any:
 
 def render_banner(request: Any, slug: str) -> SafeString:
     """Render the placement for this request's visitor and queue its exposure. A placement
-    that does not exist yet is created, with empty default content, for staff to fill in."""
+    that does not exist yet is created, with empty default content, for staff to fill in.
+
+    Every tracked visitor who reaches the placement gets one exposure, in their own group,
+    whatever is shown: an inactive or unconfigured placement, or one whose content is empty,
+    is logged for control and personalized visitors alike, so both groups are counted under
+    the same condition. Markup (and its exposure id) is rendered only when there is content."""
     placement = current().placements.get(slug) or ensure_placement(slug)
-    if placement is None:
-        return mark_safe("")
     visitor = getattr(request, "visitor", None)
-    content, segment, is_control = placement.default, "", False
     if visitor is not None:
         visitor.accessed = True  # the page now depends on who asks: Vary: Cookie
-    if visitor is not None and visitor.is_tracked and placement.is_active:
-        if visitor.in_control_group:
-            is_control = True
-        else:
-            content, segment = choose(placement, visitor, visitor._now)
+    tracked = visitor is not None and visitor.is_tracked
+    is_control = bool(tracked and visitor.in_control_group)
+    if placement is None:
+        if tracked:
+            tracking.record_exposure(
+                request,
+                placement=slug,
+                kind=Exposure.BANNER,
+                content=DEFAULT_CONTENT,
+                is_control=is_control,
+            )
+        return mark_safe("")
+    content, segment = placement.default, ""
+    if tracked and placement.is_active and not is_control:
+        content, segment = choose(placement, visitor, visitor._now)
     exposure_id = None
-    if visitor is not None and visitor.is_tracked:
+    if tracked:
         exposure_id = tracking.record_exposure(
             request,
             placement=slug,
@@ -83,6 +97,6 @@ def render_banner(request: Any, slug: str) -> SafeString:
         "placement": placement,
         "banner": content,
         "exposure_id": exposure_id,
-        "is_default": content.key == "default",
+        "is_default": content.key == DEFAULT_CONTENT,
     }
     return mark_safe(_template_for(slug).render(context, request))
