@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from .conf import app_settings
 from .money import AmountError, parse_amount
@@ -332,6 +333,7 @@ def order(
         return None
     try:
         with transaction.atomic():
+            at = timezone.now()
             conversion = Conversion.objects.create(
                 visitor_id=visitor.id,
                 kind=Conversion.PURCHASE,
@@ -341,7 +343,8 @@ def order(
                 currency=currency.strip().upper(),
                 items=lines,
                 is_control=visitor.in_control_group,
-                exposure_id=_last_clicked_exposure(visitor.id),
+                exposure_id=_last_clicked_exposure(visitor.id, at),
+                created_at=at,
             )
             if app_settings.RECORD_PRODUCT_INTERACTIONS and lines:
                 _purchases_of(visitor, lines, conversion.created_at)
@@ -351,19 +354,19 @@ def order(
     return conversion
 
 
-def _last_clicked_exposure(visitor_id: str) -> Any:
-    """The personalized content the visitor clicked last, within ATTRIBUTION_WINDOW_DAYS:
-    what an order is credited to in ``Conversion.exposure``. One query."""
-    from django.utils import timezone
-
+def _last_clicked_exposure(visitor_id: str, at: dt.datetime) -> Any:
+    """The personalized content the visitor clicked last, within ATTRIBUTION_WINDOW_DAYS
+    before ``at``: what an order placed at ``at`` is credited to in ``Conversion.exposure``.
+    Like the report, only a click strictly before the order counts. One query."""
     from .models import Event
 
-    since = timezone.now() - dt.timedelta(days=float(app_settings.ATTRIBUTION_WINDOW_DAYS))
+    since = at - dt.timedelta(days=float(app_settings.ATTRIBUTION_WINDOW_DAYS))
     return (
         Event.objects.filter(
             visitor_id=visitor_id,
             kind=Event.CLICK,
             created_at__gte=since,
+            created_at__lt=at,
             exposure__isnull=False,
         )
         .order_by("-created_at")

@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import override_settings
 
 from personalization.models import Conversion, Event, Exposure, Visitor
-from personalization.reports import rollups
+from personalization.reports import rollups, stats
 from personalization.reports.period import parse_period
 from personalization.reports.queries import build_report
 
@@ -145,21 +146,22 @@ def test_every_headline_number_of_the_contract_example(contract_example):
     assert dt.datetime.fromisoformat(result["generated_at"]).tzinfo is not None
     assert result["personalized"] == headline(1000, 50, 5.0, 55, "2750.00", "50.00", "2.75")
     assert result["control"] == headline(110, 3, 2.73, 3, "120.00", "40.00", "1.09")
+    # The headline is exactly what the public function gives for these counts.
     lift = result["lift"]
-    assert (lift["relative"], lift["ci95"], lift["p_value"]) == (0.833, [-0.419, 4.78], 0.2887)
-    # The same from the formulas, written out independently of the module.
-    p1, p2 = 50 / 1000, 3 / 110
-    half_width = 1.96 * math.sqrt((1 - p1) / 50 + (1 - p2) / 3)
-    assert lift["ci95"] == [
-        round(math.exp(math.log(p1 / p2) - half_width) - 1, 3),
-        round(math.exp(math.log(p1 / p2) + half_width) - 1, 3),
-    ]
-    pooled = 53 / 1110
-    z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / 1000 + 1 / 110))
-    assert lift["p_value"] == round(math.erfc(z / math.sqrt(2)), 4)
-    assert "Katz" in result["method"] and result["method"] == lift["method"]
+    assert lift == stats.lift(50, 1000, 3, 110)
+    assert lift["relative"] == 0.833
+    assert result["method"] == lift["method"]
+    for key in ("verdict", "probability_better", "visitors_needed", "planned_visitors"):
+        assert result[key] == lift[key]
     assert result["enough_data"] is False  # control has 3 converted visitors, fewer than 5
-    assert result["by_placement"] == [
+    # Sample ratio: 110 of 1,110 in control against the 10% configured; chi-square by hand.
+    chi2 = (110 - 111) ** 2 / 111 + (1000 - 999) ** 2 / 999
+    assert result["srm"] == stats.srm(1000, 110)
+    assert result["srm"]["observed_control_share"] == round(110 / 1110, 4)
+    assert result["srm"]["p_value"] == round(math.erfc(math.sqrt(chi2 / 2)), 4)
+    assert result["srm"]["ok"] is True
+    assert result["excluded_visitors"] == 0
+    assert without_statistics(result["by_placement"]) == [
         {
             "placement": "home-hero",
             "visitors": 1000,
@@ -172,10 +174,11 @@ def test_every_headline_number_of_the_contract_example(contract_example):
     ]
 
 
-def test_the_contract_example_is_enough_data_with_lower_minimums(contract_example):
+def test_enough_data_follows_the_minimums(contract_example):
     personalization = {"PRODUCT_MODEL": "testapp.Product", "REPORT_MIN_CONVERSIONS": 3}
     with override_settings(PERSONALIZATION=personalization):
-        assert report("2026-11-01", "2026-11-30")["enough_data"] is True
+        result = report("2026-11-01", "2026-11-30")
+        assert result["enough_data"] is stats.enough_data(1000, 50, 110, 3)
     personalization["REPORT_MIN_VISITORS"] = 111
     with override_settings(PERSONALIZATION=personalization):
         assert report("2026-11-01", "2026-11-30")["enough_data"] is False
@@ -216,9 +219,13 @@ def test_the_number_of_queries_does_not_grow_with_the_data(
 
     if report_source == "rollups":
         pytest.skip("the roll-ups' own tests count their queries")
-    # Eleven queries, plus the savepoint around them, plus looking for roll-ups, plus (on
-    # PostgreSQL) turning JIT off and setting the time limit.
-    expected = 11 + 2 + 1 + 2 * (connection.vendor == "postgresql")
+    from personalization.reports.queries import ensure_statistics
+
+    # Twelve queries, plus the savepoint around them, plus looking for roll-ups, plus (on
+    # PostgreSQL) turning JIT off, setting the time limit and looking for tables to analyse
+    # (none: earlier tests may have left some, which this analyses first).
+    ensure_statistics()
+    expected = 12 + 2 + 1 + 3 * (connection.vendor == "postgresql")
     with django_assert_num_queries(expected):
         report("2026-11-01", "2026-11-30")
     Exposure.objects.all().delete()
@@ -246,19 +253,156 @@ def window_edges():
     )
 
 
-def test_a_conversion_counts_from_the_exposure_to_the_end_of_the_window(window_edges):
+def test_a_conversion_counts_after_the_exposure_to_the_end_of_the_window(window_edges):
     personalized = report("2026-11-01", "2026-11-30")["personalized"]
-    # inside, edge and same convert; one second too late or too early does not.
-    assert personalized == headline(5, 3, 60.0, 3, "30.00", "10.00", "6.00")
+    # inside and edge convert; one second too late or too early does not, and neither does
+    # a conversion at the exposure's own instant.
+    assert personalized == headline(5, 2, 40.0, 2, "20.00", "10.00", "4.00")
 
 
 @override_settings(
     PERSONALIZATION={"PRODUCT_MODEL": "testapp.Product", "ATTRIBUTION_WINDOW_DAYS": 1}
 )
 def test_the_window_follows_the_setting(window_edges):
+    Conversion.objects.bulk_create([order("inside", utc(10) + dt.timedelta(hours=23))])
     result = report("2026-11-01", "2026-11-30")
     assert result["attribution_window_days"] == 1
-    assert result["personalized"]["converted_visitors"] == 1  # only "same"
+    assert result["personalized"]["converted_visitors"] == 1  # only inside's second order
+
+
+def test_content_shown_at_the_conversions_instant_never_earns_it():
+    """An order confirmation page renders its placements with the order's own timestamp (a
+    checkout that records the order and shows the page within one clock tick)."""
+    placed = utc(12, 15)
+    confirmation = {"placement": "order-confirmation", "kind": Exposure.RECOMMENDATION}
+    Exposure.objects.bulk_create(
+        [
+            exposure("buyer", placed, **confirmation, content="strategy:auto"),
+            control("control-buyer", placed, **confirmation),
+            exposure("earlier", placed - SECOND, **confirmation, content="strategy:auto"),
+        ]
+    )
+    Conversion.objects.bulk_create(
+        [order("buyer", placed), order("control-buyer", placed), order("earlier", placed)]
+    )
+    result = report("2026-11-01", "2026-11-30")
+    assert result["personalized"] == headline(2, 1, 50.0, 1, "10.00", "10.00", "5.00")
+    assert result["control"] == headline(1, 0, 0.0, 0, "0.00", "0.00", "0.00")
+    assert without_statistics(result["by_placement"]) == [
+        row("placement", "order-confirmation", (2, 1, 50.0), (1, 0, 0.0))
+    ]
+    goals = result["by_goal"]
+    assert [(entry["goal"], entry["personalized_converted_visitors"]) for entry in goals] == [
+        ("purchase", 1)
+    ]
+    assert sum(day["personalized_converted_visitors"] for day in result["daily"]) == 1
+
+
+# One group per person ---------------------------------------------------------------------
+@pytest.fixture
+def two_groups():
+    """Visitor "both" was shown the default as a control visitor (an anonymous device), then
+    personalized content (the account it logged into); "later" was shown both groups, the
+    personalized side only after the period. Each orders after everything."""
+    Exposure.objects.bulk_create(
+        [
+            control("both", utc(3, 9)),
+            exposure("both", utc(3, 10)),
+            exposure("later", utc(4, 10)),
+            control("later", utc(2, 10, month=12)),
+            exposure("personalized", utc(3, 10)),
+            control("control", utc(3, 10)),
+        ]
+    )
+    Conversion.objects.bulk_create(
+        [order(vid, utc(5)) for vid in ("both", "later", "personalized", "control")]
+    )
+
+
+def test_a_person_shown_both_groups_counts_in_neither(two_groups):
+    result = report("2026-11-01", "2026-11-30")
+    assert result["excluded_visitors"] == 2
+    assert result["personalized"] == headline(1, 1, 100.0, 1, "10.00", "10.00", "10.00")
+    assert result["control"] == headline(1, 1, 100.0, 1, "10.00", "10.00", "10.00")
+    assert without_statistics(result["by_placement"]) == [
+        row("placement", "home-hero", (1, 1, 100.0), (1, 1, 100.0))
+    ]
+    assert [entry["personalized_visitors"] for entry in result["daily"]][2] == 1
+    assert [entry["control_visitors"] for entry in result["daily"]][2] == 1
+    assert result["by_goal"][0]["personalized_converted_visitors"] == 1
+    assert result["by_goal"][0]["control_converted_visitors"] == 1
+    assert result["clicks_any"]["not_clicked"]["visitors"] == 1
+
+
+def test_excluded_visitors_are_those_shown_something_in_the_period(two_groups):
+    assert report("2026-11-04", "2026-11-30")["excluded_visitors"] == 1  # later
+    assert report("2026-11-05", "2026-11-30")["excluded_visitors"] == 0
+
+
+# Statistics of the breakdowns -------------------------------------------------------------
+def wilson(converted: int, visitors: int) -> tuple[float, float]:
+    z = 1.959963984540054
+    share, z2n = converted / visitors, z * z / visitors
+    centre = (share + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(share * (1 - share) / visitors + z2n / (4 * visitors))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def benjamini_hochberg(p_values: list) -> list:
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    q_values: list = [None] * len(p_values)
+    smallest = 1.0
+    for rank in range(len(tested), 0, -1):
+        p, i = tested[rank - 1]
+        smallest = min(smallest, p * len(tested) / rank)
+        q_values[i] = round(smallest, 4)
+    return q_values
+
+
+def test_breakdown_rows_carry_intervals_and_false_discovery_rates(shop_week):
+    result = report("2026-11-01", "2026-11-03")
+    for table, counts in (
+        ("by_placement", lambda r: (r["converted_visitors"], r["visitors"],
+                                    r["control_converted_visitors"], r["control_visitors"])),
+        ("by_referrer", lambda r: (r["converted_visitors"], r["visitors"],
+                                   r["control_converted_visitors"], r["control_visitors"])),
+        ("by_country", lambda r: (r["converted_visitors"], r["visitors"],
+                                  r["control_converted_visitors"], r["control_visitors"])),
+        ("by_goal", lambda r: (r["personalized_converted_visitors"], 5,
+                               r["control_converted_visitors"], 2)),
+    ):  # fmt: skip
+        rows = result[table]
+        for entry in rows:
+            _, p_n, _, c_n = counts(entry)
+            if p_n and c_n:
+                assert entry["difference_ci95"] == stats.difference_interval(*counts(entry))
+                assert entry["p_value"] == stats.lift(*counts(entry))["fixed_horizon"]["p_value"]
+            else:  # nothing to compare with
+                assert entry["difference_ci95"] is None and entry["p_value"] is None
+        assert [entry["q_value"] for entry in rows] == benjamini_hochberg(
+            [entry["p_value"] for entry in rows]
+        ), table
+    # By hand: product-recs 3/4 against 0/1, home-hero 1/2 against 1/2 (no difference at all).
+    recs, hero = result["by_placement"]
+    pooled = 3 / 5
+    z = 0.75 / math.sqrt(pooled * (1 - pooled) * (1 / 4 + 1 / 1))
+    assert recs["p_value"] == round(math.erfc(z / math.sqrt(2)), 4)
+    assert hero["p_value"] == 1.0
+    assert (recs["q_value"], hero["q_value"]) == (round(2 * recs["p_value"], 4), 1.0)
+    low1, high1 = wilson(3, 4)
+    low2, high2 = wilson(0, 1)
+    assert recs["difference_ci95"] == [
+        round(100 * (0.75 - math.sqrt((0.75 - low1) ** 2 + high2**2)), 2),
+        round(100 * (0.75 + math.sqrt((high1 - 0.75) ** 2 + low2**2)), 2),
+    ]
+    low, high = hero["difference_ci95"]
+    assert low < 0 < high and math.isclose(low, -high, abs_tol=0.011)
+    # Rows of the personalized group alone carry the interval of their rate.
+    for table in ("by_content", "by_segment"):
+        for entry in result[table]:
+            low, high = wilson(entry["converted_visitors"], entry["visitors"])
+            assert entry["ci95"] == [round(100 * low, 2), round(100 * high, 2)], table
+            assert "difference_ci95" not in entry
 
 
 def test_a_conversion_after_the_period_counts_within_the_window():
@@ -417,6 +561,14 @@ def shop_week():
     )
 
 
+STATISTICS = {"difference_ci95", "p_value", "q_value", "ci95"}
+
+
+def without_statistics(rows: list[dict]) -> list[dict]:
+    """The rows' counts and rates, without their intervals and tests (tested on their own)."""
+    return [{key: value for key, value in row.items() if key not in STATISTICS} for row in rows]
+
+
 def row(key: str, value: str, p: tuple, c: tuple) -> dict:
     return {
         key: value,
@@ -433,19 +585,20 @@ def test_groups_and_lift_of_the_small_case(shop_week):
     result = report("2026-11-01", "2026-11-03")
     assert result["personalized"] == headline(5, 3, 60.0, 3, "150.00", "50.00", "30.00")
     assert result["control"] == headline(2, 1, 50.0, 1, "50.00", "50.00", "25.00")
-    lift = result["lift"]
-    assert (lift["relative"], lift["ci95"], lift["p_value"]) == (0.2, [-0.748, 4.71], 0.8091)
+    assert result["lift"] == stats.lift(3, 5, 1, 2)
+    assert result["lift"]["relative"] == 0.2
+    assert result["verdict"] == "not-enough-data"
 
 
 def test_by_placement(shop_week):
-    assert report("2026-11-01", "2026-11-03")["by_placement"] == [
+    assert without_statistics(report("2026-11-01", "2026-11-03")["by_placement"]) == [
         row("placement", "product-recs", (4, 3, 75.0), (1, 0, 0.0)),  # A, B, D, I / F
         row("placement", "home-hero", (2, 1, 50.0), (2, 1, 50.0)),  # A, C / E, F
     ]
 
 
 def test_by_content(shop_week):
-    assert report("2026-11-01", "2026-11-03")["by_content"] == [
+    assert without_statistics(report("2026-11-01", "2026-11-03")["by_content"]) == [
         {
             "placement": "product-recs",
             "content": "recs:trending",
@@ -486,7 +639,7 @@ def test_by_content(shop_week):
 
 
 def test_by_segment(shop_week):
-    assert report("2026-11-01", "2026-11-03")["by_segment"] == [
+    assert without_statistics(report("2026-11-01", "2026-11-03")["by_segment"]) == [
         {"segment": "(everyone)", "visitors": 5, "converted_visitors": 3, "conversion_rate": 60.0},
         {"segment": "winter", "visitors": 1, "converted_visitors": 1, "conversion_rate": 100.0},
     ]
@@ -494,14 +647,14 @@ def test_by_segment(shop_week):
 
 def test_by_referrer_and_country(shop_week):
     result = report("2026-11-01", "2026-11-03")
-    assert result["by_referrer"] == [
+    assert without_statistics(result["by_referrer"]) == [
         row("source", "search", (2, 1, 50.0), (1, 1, 100.0)),  # A, C / E
         row("source", "(unknown)", (1, 1, 100.0), (0, 0, 0.0)),  # D has no row yet
         row("source", "direct", (0, 0, 0.0), (1, 0, 0.0)),  # F
         row("source", "email", (1, 1, 100.0), (0, 0, 0.0)),  # I
         row("source", "social", (1, 0, 0.0), (0, 0, 0.0)),  # B
     ]
-    assert result["by_country"] == [
+    assert without_statistics(result["by_country"]) == [
         row("country", "DE", (1, 1, 100.0), (2, 1, 50.0)),  # A / E, F
         row("country", "(unknown)", (2, 1, 50.0), (0, 0, 0.0)),  # C (blank), D (no row)
         row("country", "FR", (1, 1, 100.0), (0, 0, 0.0)),  # I
@@ -510,7 +663,7 @@ def test_by_referrer_and_country(shop_week):
 
 
 def test_by_goal(shop_week):
-    assert report("2026-11-01", "2026-11-03")["by_goal"] == [
+    assert without_statistics(report("2026-11-01", "2026-11-03")["by_goal"]) == [
         {
             "goal": "purchase",
             "personalized_converted_visitors": 3,
@@ -583,7 +736,9 @@ def test_other_goals(shop_week):
     assert signups["goal"] == "newsletter_signup"
     assert signups["personalized"] == headline(5, 1, 20.0, 1, "0.00", "0.00", "0.00")
     assert signups["control"]["converted_visitors"] == 0
-    assert signups["by_placement"][1] == row("placement", "home-hero", (2, 1, 50.0), (2, 0, 0.0))
+    assert without_statistics(signups["by_placement"])[1] == row(
+        "placement", "home-hero", (2, 1, 50.0), (2, 0, 0.0)
+    )
     anything = report("2026-11-01", "2026-11-03", "any")
     # A, C, D, I; 4 conversions, 150.00.
     assert anything["personalized"] == headline(5, 4, 80.0, 4, "150.00", "37.50", "30.00")
@@ -591,3 +746,28 @@ def test_other_goals(shop_week):
     nothing = report("2026-11-01", "2026-11-03", "app_download")
     assert nothing["personalized"]["converted_visitors"] == 0
     assert nothing["by_goal"] == anything["by_goal"]  # by_goal covers every goal
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
+@pytest.mark.django_db(transaction=True)
+def test_tables_filled_since_their_statistics_are_analysed_before_the_raw_rows_are_read(
+    report_source,
+):
+    if report_source == "rollups":
+        pytest.skip("the roll-ups read no raw rows for a report")
+
+    def estimated_rows() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples FROM pg_class WHERE oid = 'personalization_exposure'::regclass"
+            )
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE personalization_exposure")  # statistics of an empty table
+    assert estimated_rows() < 100
+    Exposure.objects.bulk_create(exposure(f"bulk-{n}", utc(3)) for n in range(3000))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # what the table went through
+    assert report("2026-11-01", "2026-11-30")["personalized"]["visitors"] == 3000
+    assert estimated_rows() == 3000

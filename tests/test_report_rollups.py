@@ -59,14 +59,16 @@ def raw_report(period, goal: str, settings) -> dict:
 
 
 def random_shop(seed: int, start: dt.datetime, days: int, visitors: int = 120) -> None:
-    """Visitors with a few visits each, of both groups, some staff, some without a row, with
-    clicks and conversions of several goals, some just before or after midnight."""
+    """Visitors with a few visits each, of both groups, some staff, some without a row, some
+    shown both groups, with clicks and conversions of several goals, some just before or after
+    midnight."""
     rng = random.Random(seed)
     users = get_user_model().objects
     exposures, conversions, clicks = [], [], []
     for number in range(visitors):
         vid = f"r{seed}-{number}"
         is_control = rng.random() < 0.2
+        crosses_groups = rng.random() < 0.08
         if rng.random() < 0.85:
             user = None
             if rng.random() < 0.05:
@@ -87,6 +89,8 @@ def random_shop(seed: int, start: dt.datetime, days: int, visitors: int = 120) -
                 local = timezone.localtime(at).replace(hour=23, minute=59, second=50)
                 at = local + dt.timedelta(seconds=rng.choice([0, 20]))
             for _page in range(1 + int(rng.expovariate(0.7))):
+                if crosses_groups:
+                    is_control = rng.random() < 0.5
                 placement, kind, contents = rng.choice(PLACEMENTS)
                 content = "default" if is_control else rng.choice(contents)
                 shown = Exposure(
@@ -143,6 +147,8 @@ def test_rolled_up_reports_equal_the_raw_reports_for_any_period_and_goal(seed, s
             rolled = build_report(period, goal)
             assert rolled["source"] == "rollups"
             assert stable(rolled) == stable(raw_report(period, goal, settings)), (start, goal)
+    whole = parse_period(*PERIODS[0], today=dt.date(2026, 12, 1))
+    assert build_report(whole, "purchase")["excluded_visitors"] > 0  # some crossed groups
 
 
 def test_the_cells_grow_with_days_not_with_visitors():
@@ -323,6 +329,22 @@ def test_rows_moved_to_an_account_visitor_are_counted_once(now, settings):
     live = build_report(this_month(), "purchase")
     assert live["personalized"]["visitors"] == 1
     assert live["personalized"]["converted_visitors"] == 1
+    assert stable(live) == stable(raw_report(this_month(), "purchase", settings))
+    rollups.refresh()
+    assert stable(build_report(this_month(), "purchase")) == stable(live)
+
+
+def test_a_visitor_shown_the_other_group_later_leaves_both_groups(now, settings):
+    activity("switcher", order="10.00")
+    activity("stays", control=True, order="5.00")
+    rollups.refresh()
+    assert build_report(this_month(), "purchase")["excluded_visitors"] == 0
+    now.shift(dt.timedelta(hours=2))
+    activity("switcher", control=True)
+    live = build_report(this_month(), "purchase")
+    assert live["excluded_visitors"] == 1
+    assert (live["personalized"]["visitors"], live["personalized"]["revenue"]) == (0, "0.00")
+    assert (live["control"]["visitors"], live["control"]["revenue"]) == (1, "5.00")
     assert stable(live) == stable(raw_report(this_month(), "purchase", settings))
     rollups.refresh()
     assert stable(build_report(this_month(), "purchase")) == stable(live)

@@ -74,6 +74,31 @@ class TestOrder:
         # A click older than ATTRIBUTION_WINDOW_DAYS (7) credits nothing.
         assert track.order(request, order_id="C-2", total="10").exposure_id is None
 
+    def test_a_click_at_the_orders_instant_earns_it_nothing(self, rf):
+        import time_machine
+
+        from personalization.models import Exposure
+
+        request = tracked_request(rf)
+        vid = request.visitor.id
+        with time_machine.travel("2026-11-12 15:00:00+00:00", tick=False):
+            earlier = Exposure.objects.create(
+                visitor_id=vid, placement="for-you", kind="recommendation", content="x"
+            )
+            Event.objects.create(visitor_id=vid, exposure=earlier, kind=Event.CLICK)
+        with time_machine.travel("2026-11-12 15:30:00+00:00", tick=False):
+            confirmation = Exposure.objects.create(
+                visitor_id=vid, placement="order-confirmation", kind="banner", content="x"
+            )
+            Event.objects.create(visitor_id=vid, exposure=confirmation, kind=Event.CLICK)
+            conversion = track.order(request, order_id="C-3", total="10")
+        assert conversion.created_at == confirmation.created_at
+        # The click that came with the order is not before it: the earlier one is credited.
+        assert conversion.exposure_id == earlier.pk
+        with time_machine.travel("2026-11-12 15:30:01+00:00", tick=False):
+            later = track.order(request, order_id="C-4", total="10")
+        assert later.exposure_id == confirmation.pk
+
     def test_a_replayed_order_is_recorded_once(self, rf):
         request = tracked_request(rf)
         first = track.order(request, order_id="A-7", total="20")

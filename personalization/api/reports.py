@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext as _
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -11,32 +14,53 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..models import Conversion
+from ..reports.parameters import ParameterError, check_characters, check_goal
 from ..reports.period import PeriodError, parse_period
 from ..reports.queries import PURCHASE, ReportTimeout, build_report
 from .schema import OBJECT, report_parameters, schema_for
 
 MAX_GOAL_LENGTH = Conversion._meta.get_field("goal").max_length
+FORMATS = ("", "json")
+
+
+class JSONOnly(DefaultContentNegotiation):
+    """Always JSON: a ``format`` parameter is checked by the view (a 400 with a message),
+    not turned into a 404 by DRF's format override."""
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        renderer = renderers[0]
+        return renderer, renderer.media_type
 
 
 class ReportView(APIView):
     """``GET ?start=YYYY-MM-DD&end=YYYY-MM-DD&goal=`` → the report as JSON; 400 for a period
-    or goal that cannot be used. Staff only."""
+    or goal that cannot be used, or any parameter with a control character. Staff only."""
 
     schema = schema_for(responses={200: OBJECT, 400: OBJECT}, parameters=report_parameters())
 
     permission_classes = [IsAdminUser]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONOnly
 
     def get(self, request: Request) -> Response:
         params = request.query_params
         try:
+            check_characters(params)
+            output = params.get("format", "")
+            if output not in FORMATS:
+                raise ParameterError(
+                    _("Unknown format %(format)r; this endpoint answers in json.")
+                    % {"format": output[:20]}
+                )
             period = parse_period(params.get("start"), params.get("end"))
-        except PeriodError as exc:
+            goal = params.get("goal", "").strip() or PURCHASE
+            if len(goal) > MAX_GOAL_LENGTH:
+                raise ParameterError(
+                    _("A goal name has at most %(max)d characters.") % {"max": MAX_GOAL_LENGTH}
+                )
+            check_goal(goal)
+        except (ParameterError, PeriodError) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        goal = params.get("goal", "").strip() or PURCHASE
-        if len(goal) > MAX_GOAL_LENGTH:
-            detail = _("A goal name has at most %(max)d characters.") % {"max": MAX_GOAL_LENGTH}
-            return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
         try:
             return Response(build_report(period, goal))
         except ReportTimeout:

@@ -51,7 +51,9 @@ class Exposure(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["created_at"], name="pzn_exposure_created"),
-            models.Index(fields=["visitor", "created_at"], name="pzn_exposure_visitor"),
+            # The report's lookups: a visitor's exposures of one group around an instant, and
+            # whether a visitor was shown the other group at all.
+            models.Index(fields=["visitor", "is_control", "created_at"], name="pzn_exposure_group"),
         ]
 
     def __str__(self) -> str:

@@ -43,6 +43,16 @@ class Visitor(models.Model):
     region = models.CharField(_("region"), max_length=128, blank=True)
     city = models.CharField(_("city"), max_length=128, blank=True)
     in_control_group = models.BooleanField(_("in control group"), default=False)
+    fixed_control_group = models.BooleanField(
+        _("group kept for the account"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The group of the person, fixed when an account was first linked to this visitor "
+            "and kept for every device of that account, whatever CONTROL_GROUP_PERCENT later "
+            "says; empty for a visitor without an account, whose group follows from its id."
+        ),
+    )
     device = models.CharField(_("device"), max_length=16, blank=True)
     order_count = models.PositiveIntegerField(_("orders"), default=0)
     total_spent = models.DecimalField(_("total spent"), max_digits=12, decimal_places=2, default=0)

@@ -16,7 +16,6 @@ from ..conf import app_settings, cached_on_settings
 from .visitor import (
     ProfileData,
     VisitorProfile,
-    control_group_bucket,
     decayed,
     new_visitor_id,
 )
@@ -137,6 +136,7 @@ def profile_from_row(row: Visitor) -> ProfileData:
         last_order_at=row.last_order_at.timestamp() if row.last_order_at else None,
         signed_up_at=row.signed_up_at.timestamp() if row.signed_up_at else None,
         referred_by=row.referral_code or None,
+        control_group=row.fixed_control_group,
     )
 
 
@@ -178,8 +178,8 @@ def row_values(visitor: VisitorProfile, data: ProfileData) -> dict[str, Any]:
         "country_code": (geo.country_code or "")[:2],
         "region": (geo.region or "")[:128],
         "city": (geo.city or "")[:128],
-        "in_control_group": control_group_bucket(data.id)
-        < float(app_settings.CONTROL_GROUP_PERCENT),
+        "in_control_group": data.in_control_group(),
+        "fixed_control_group": data.control_group,
         "recently_viewed": list(data.recently_viewed),
         "category_interest": {key: list(value) for key, value in data.interests.items()},
     }
@@ -222,7 +222,11 @@ def delete_visitor(visitor_id: str) -> None:
 
 # Accounts ------------------------------------------------------------------------------
 def _reassign_related(old_id: str, new_id: str) -> None:
-    """Point every row that references the old visitor at the new one."""
+    """Point every row that references the old visitor at the new one.
+
+    The device's exposures follow the person even when they were shown in the other group
+    (an anonymous device is grouped by its own id until it logs in): such a person is then
+    left out of both groups by the report, rather than counted in each."""
     from ..models import Visitor
     from ..reports import rollups
 
@@ -257,6 +261,9 @@ def attach_user(visitor: VisitorProfile, user: Any) -> None:
     """Link the visitor to a user who just logged in; a user seen on another device keeps one
     profile: this device's anonymous browsing is merged into it and the cookie follows.
 
+    The person keeps one group: the account's, fixed when the account was first linked (the
+    group the device that first logged in was in), on every device and after every login.
+
     Runs in a savepoint, so a failure never breaks the login view's transaction. Two devices
     linking the same new user at once: the second hits the unique user link and merges."""
     if not visitor.is_tracked or user is None or user.pk is None:
@@ -283,6 +290,8 @@ def _attach_user(visitor: VisitorProfile, user: Any) -> None:
     account = load(account_id) if account_id is not None else None
     if account is not None:
         account.user_id = user.pk
+        if account.control_group is None:  # linked before groups were kept with accounts
+            account.control_group = account.in_control_group()
         if data.user_id is None:  # this device's anonymous browsing joins the account
             merge_profiles(account, data, now)
             _reassign_related(data.id, account.id)
@@ -291,16 +300,21 @@ def _attach_user(visitor: VisitorProfile, user: Any) -> None:
         write_row(visitor, account)
         visitor.switch_to(account)
     elif data.user_id is not None:
-        # This browser belonged to another account: start a separate profile for this user.
+        # This browser belonged to another account: start a separate profile for this user,
+        # in the group this browser's visits were counted in.
         fresh = ProfileData.new(new_visitor_id(), now, data.referrer)
         fresh.user_id = user.pk
+        fresh.control_group = visitor.in_control_group
         write_row(visitor, fresh)
         visitor.switch_to(fresh)
     else:
+        # A new account: the person keeps the group this device was in.
         data.user_id = user.pk
+        data.control_group = visitor.in_control_group
         try:
             write_row(visitor, data)
         except IntegrityError:
-            data.user_id = None  # another device won the race; the retry merges into it
+            # Another device won the race; the retry merges into it.
+            data.user_id = data.control_group = None
             raise
         visitor.dirty = True

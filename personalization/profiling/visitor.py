@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("personalization")
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 
 
 def new_visitor_id() -> str:
@@ -66,6 +66,15 @@ class ProfileData:
     referred_by: str | None = None
     # Products the visitor bought (keys as str), for "viewed but not bought".
     purchased: list[str] = field(default_factory=list)
+    # The person's group, fixed when an account was linked (every device of the account gets
+    # it); None for a visitor without an account, whose group follows from the id.
+    control_group: bool | None = None
+
+    def in_control_group(self) -> bool:
+        """The stored group of an account, else the holdout bucket of the id."""
+        if self.control_group is not None:
+            return self.control_group
+        return control_group_bucket(self.id) < float(app_settings.CONTROL_GROUP_PERCENT)
 
     @classmethod
     def new(cls, visitor_id: str, now: float, referrer: Referrer) -> ProfileData:
@@ -100,6 +109,8 @@ class ProfileData:
         except (KeyError, TypeError, ValueError, IndexError):
             return None
         if not isinstance(data.id, str) or not isinstance(data.visit_count, int):
+            return None
+        if data.control_group is not None and not isinstance(data.control_group, bool):
             return None
         return data
 
@@ -256,10 +267,9 @@ class VisitorProfile:
 
     @property
     def in_control_group(self) -> bool:
+        """Deterministic per visitor id; for an account, the group fixed when it was linked."""
         if self._in_control_group is None:
-            self._in_control_group = self.is_tracked and control_group_bucket(self.id) < float(
-                app_settings.CONTROL_GROUP_PERCENT
-            )
+            self._in_control_group = self.is_tracked and self._data.in_control_group()
         return self._in_control_group
 
     @property

@@ -3,20 +3,22 @@
 Every number of the report is a sum over visitors: a visitor counts in a slice (the whole
 group, a placement, a country, a day...) when one of the visitor's days in that slice falls in
 the period. A refresh turns each visitor's exposures, clicks and conversions into *sets of
-days* (days exposed; days whose exposures a conversion of each goal followed within the
-attribution window; days of clicked content; for each conversion, the days of the exposures
-it is attributed to), and each set of days ``d1 < d2 < ... < dm`` into cells ``(0, d1), (d1,
-d2), ... (dm-1, dm)`` of :class:`~personalization.models.ReportCell`. The set meets a period
-``[a, b]`` exactly when one of its cells has ``prev_day < a <= day <= b``: the first of its
-days on or after ``a``. Summing those cells counts each visitor once, exactly, for every
-period, and the table grows with the number of days and slices, not with the traffic.
+days* (days exposed; days whose exposures a conversion of each goal followed, strictly later
+and within the attribution window; days of clicked content; for each conversion, the days of
+the exposures it is attributed to), and each set of days ``d1 < d2 < ... < dm`` into cells
+``(0, d1), (d1, d2), ... (dm-1, dm)`` of :class:`~personalization.models.ReportCell`. The
+set meets a period ``[a, b]`` exactly when one of its cells has ``prev_day < a <= day <= b``:
+the first of its days on or after ``a``. Summing those cells counts each visitor once,
+exactly, for every period, and the table grows with the number of days and slices, not with
+the traffic.
 
 Refreshing is incremental and idempotent: each visitor's sets are kept
 (:class:`~personalization.models.ReportVisitorState`), so a refresh recomputes only the
 visitors with activity since the last one, from the raw rows, and adds the difference. The
 report adds, the same way and without writing, the visitors active since the last refresh, so
 today's figures are always live. A change of ``ATTRIBUTION_WINDOW_DAYS`` or ``TIME_ZONE``
-rebuilds everything.
+rebuilds everything. A visitor shown content of both groups is left out of both; only the
+days they were shown anything are kept, to count them as excluded.
 
 Retention: when inactive visitors are purged, their per-visitor state goes with them but the
 anonymous cells stay, so older reports keep their figures. A visitor who asks to be deleted
@@ -60,6 +62,8 @@ SEEN = "seen"
 CLICK = "click"
 REACHED = "reached"
 COVER = "cover"
+# The dimension of visitors shown content of both groups, left out of both.
+EXCLUDED = "excluded"
 BATCH_SIZE = 1000
 # Rows may be committed a little after the time they carry (a long request); visitors with
 # rows this much older than the last refresh are looked at again, which is harmless.
@@ -139,9 +143,14 @@ def visitor_entries(raw: Raw, clicked: set[Any], window: dt.timedelta) -> list[E
 
     ``raw.exposures`` holds (id, placement, kind, content, label, segment, is_control,
     created_at); ``raw.conversions`` (kind, goal, revenue, created_at); ``clicked`` the ids
-    of the exposures that were clicked."""
+    of the exposures that were clicked. A visitor shown content of both groups counts in
+    neither: only the days they were shown anything, under ``EXCLUDED``. A conversion is
+    attributed to the exposures strictly before it, within the window."""
     if raw.staff or not raw.exposures:
         return []
+    if len({row[6] for row in raw.exposures}) > 1:
+        days = sorted({day_number(row[7]) for row in raw.exposures})
+        return [[EXCLUDED, "", "", False, SEEN, days, 0, ""]]
     conversions = sorted(raw.conversions, key=lambda row: row[3])
     times = [row[3] for row in conversions]
     keys_of = [goal_keys(row[0], row[1]) for row in conversions]
@@ -152,7 +161,7 @@ def visitor_entries(raw: Raw, clicked: set[Any], window: dt.timedelta) -> list[E
     labels: dict[tuple[str, str], str] = {}
     for exposure_id, placement, kind, content, label, segment, is_control, at in raw.exposures:
         day = day_number(at)
-        first = bisect.bisect_left(times, at)
+        first = bisect.bisect_right(times, at)  # an exposure at the conversion's instant: no
         last = bisect.bisect_right(times, at + window)
         goals: set[str] = set()
         for index in range(first, last):
