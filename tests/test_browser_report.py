@@ -1,9 +1,11 @@
-"""The conversion report in a real Chromium: staff log in to the admin, read the figures and
-charts, switch periods, and download the CSV; the figures come from the daily roll-ups."""
+"""The conversion report in a real Chromium: staff log in to the admin, read the figures,
+verdict, sample-ratio alarm and charts, open the single-look figures, switch periods, and
+download the CSV; the figures come from the daily roll-ups."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -61,8 +63,14 @@ def shop_month() -> None:
                                          is_superuser=True)  # fmt: skip
 
 
-def test_staff_read_the_report_its_charts_and_download_the_csv(page: Any, shop_month) -> None:  # noqa: F811
+def test_staff_read_the_report_its_charts_and_download_the_csv(
+    page: Any,  # noqa: F811
+    shop_month: None,
+    settings: Any,
+) -> None:
     expect = pytest.importorskip("playwright.sync_api").expect
+    # The shop holds out 10%, as most do (the page fixture holds out nobody).
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CONTROL_GROUP_PERCENT": 10}
     report_url = reverse("admin:personalization_report")
     page.goto(f"/admin/login/?next={report_url}")
     page.fill("#id_username", "boss")
@@ -82,8 +90,37 @@ def test_staff_read_the_report_its_charts_and_download_the_csv(page: Any, shop_m
     for index in range(charts.count()):
         box = charts.nth(index).bounding_box()
         assert box is not None and box["width"] > 200 and box["height"] > 80
+    # 200 of 500 visitors in control where the setting holds out 10%: the split is broken,
+    # and the page says so before anything else.
+    alert = page.locator("#pzn-srm[role=alert]")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("Sample ratio mismatch")
+    expect(alert).to_contain_text("The control group is 40.0% of the visitors")
+    # One verdict; the lift is not coloured as a win next to it.
+    verdict = page.locator("#pzn-verdict")
+    expect(verdict).to_have_attribute("data-verdict", "not-enough-data")
+    expect(verdict).to_contain_text("Not enough data yet")
+    expect(verdict).to_contain_text("more visitors are needed")
+    lift = page.locator("section.pzn-lift .pzn-big")
+    expect(lift).to_have_text("+100.0%")
+    expect(lift).not_to_have_class(re.compile(r"pzn-(up|down)"))
+    good = page.evaluate(
+        "getComputedStyle(document.querySelector('.pzn-report')).getPropertyValue('--pzn-good')"
+    )
+    assert lift.evaluate("node => getComputedStyle(node).color") != good.strip()
+    expect(page.locator("section.pzn-lift")).to_contain_text("Bayesian probability")
+    expect(page.locator("#pzn-clicks")).to_contain_text("A correlation, not an effect")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+
+    # The single-look figures, on request and labelled as such.
+    page.get_by_role("link", name="Show the fixed-horizon figures").click()
+    page.wait_for_url("**view=fixed*")
+    fixed = page.locator("#pzn-fixed-horizon")
+    expect(fixed).to_be_visible()
+    expect(fixed).to_contain_text("valid for a single planned look only")
+    expect(page.locator("#pzn-verdict")).to_have_attribute("data-verdict", "not-enough-data")
+    fixed.screenshot(path=str(ARTIFACTS / "report-fixed-horizon.png"))
 
     page.get_by_role("link", name="Last 7 days").click()
     page.wait_for_url("**start=*")
@@ -105,7 +142,9 @@ def test_staff_read_the_report_its_charts_and_download_the_csv(page: Any, shop_m
     response = page.request.get(report_url + csv_href)
     assert response.status == 200
     assert response.headers["content-type"].startswith("text/csv")
-    assert "personalized" in response.text().lower()
+    text = response.text()
+    assert "personalized" in text.lower()
+    assert "\nverdict,not-enough-data," in text and "\nsrm,0.1," in text
 
 
 def test_the_report_sends_anonymous_visitors_to_the_login(page: Any) -> None:  # noqa: F811

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from personalization.models import Conversion, Event, Exposure, Visitor
-from personalization.reports import charts
+from personalization.reports import charts, stats
 from personalization.reports.views import neutralize
 
 pytestmark = pytest.mark.django_db
@@ -157,8 +157,12 @@ def test_staff_see_the_headline_numbers_of_both_groups(staff, shop):
     assert headline_cells(body, "Revenue per visitor") == ("20.00", "5.00")
     # 50% against 25%: the personalized rate is twice control's.
     assert "+100.0%" in body
-    assert "95% CI" in body and "p = " in body
-    assert "two-proportion z-test" in body  # the method, from the report itself
+    lift = staff.get(url(format="json", **PERIOD)).json()["lift"]
+    assert "95% CI" in body and escape(stats.format_p(lift["p_value"])) in body
+    assert "p = <" not in body
+    # The method, from the report itself: the always-valid one.
+    assert escape(lift["method"]) in body and "always valid" in lift["method"]
+    assert 'id="pzn-method"' in body and 'id="pzn-fixed-horizon"' not in body
     assert "within 7 days" in body  # the attribution window, from the report
 
 
@@ -198,14 +202,12 @@ def test_without_clicks_the_sentence_says_so(staff, shop):
     assert "converted at" not in body
 
 
-def test_small_groups_get_a_not_enough_data_notice(staff, shop, settings):
-    assert "Not enough data yet" in staff.get(url(**PERIOD)).content.decode()
-    settings.PERSONALIZATION = {
-        **settings.PERSONALIZATION,
-        "REPORT_MIN_VISITORS": 4,
-        "REPORT_MIN_CONVERSIONS": 1,
-    }
-    assert "Not enough data yet" not in staff.get(url(**PERIOD)).content.decode()
+def test_the_clicked_ratio_is_captioned_as_a_correlation(staff, shop):
+    body = staff.get(url(**PERIOD)).content.decode()
+    clicks = body[body.index('id="pzn-clicks"') :]
+    clicks = clicks[: clicks.index("</div>")]
+    assert "3.0× the rate" in clicks
+    assert "A correlation, not an effect" in clicks
 
 
 def test_an_empty_period_renders_with_empty_charts(staff):
@@ -282,6 +284,226 @@ def test_the_chart_helpers_escape_what_they_are_given():
     assert "pzn-line pzn-stroke pzn-control" not in line
 
 
+# The verdict and what goes with it -----------------------------------------------------------
+
+
+def groups(p_n: int, p_conv: int, c_n: int, c_conv: int) -> None:
+    """Visitors with one exposure each on the first day of PERIOD; the first ``*_conv`` of
+    each group order an hour later."""
+    exposures, orders = [], []
+    for is_control, n, converted in ((False, p_n, p_conv), (True, c_n, c_conv)):
+        for number in range(n):
+            vid = f"{'c' if is_control else 'p'}-{number}"
+            fields = {
+                "placement": "home-hero",
+                "kind": Exposure.BANNER,
+                "content": "default" if is_control else "banner:1",
+                "content_label": "" if is_control else "Winter sale",
+            }
+            exposures.append(
+                Exposure(visitor_id=vid, is_control=is_control, created_at=SHOWN_AT, **fields)
+            )
+            if number < converted:
+                orders.append(
+                    Conversion(
+                        visitor_id=vid,
+                        kind=Conversion.PURCHASE,
+                        goal="purchase",
+                        order_id=f"o-{vid}",
+                        revenue=Decimal("10.00"),
+                        is_control=is_control,
+                        created_at=SHOWN_AT + dt.timedelta(hours=1),
+                    )
+                )
+    Exposure.objects.bulk_create(exposures)
+    Conversion.objects.bulk_create(orders)
+
+
+@pytest.fixture
+def half_held_out(settings):
+    """A 50% holdout and a planned lift of +100%: verdicts within a few hundred visitors."""
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "CONTROL_GROUP_PERCENT": 50,
+        "REPORT_MDE": 1.0,
+    }
+
+
+def verdict_of(body: str) -> str:
+    match = re.search(
+        r'<section class="pzn-verdict pzn-verdict-(\w+)"[^>]*data-verdict="([^"]+)"', body
+    )
+    assert match, "no verdict on the page"
+    return match.group(2)
+
+
+def lift_tone(body: str) -> str:
+    match = re.search(
+        r'<div class="pzn-big( pzn-(up|down))?">[^<]*</div>\s*<p><span class="pzn-nowrap">95% CI',
+        body,
+    )
+    assert match, "no lift on the page"
+    return match.group(2) or ""
+
+
+@pytest.mark.parametrize(
+    ("counts", "verdict", "tone", "title"),
+    [
+        ((200, 60, 200, 20), "personalization-wins", "up", "Personalization wins"),
+        ((200, 20, 200, 60), "control-wins", "down", "The control group wins"),
+        ((300, 100, 300, 100), "no-difference-yet", "", "No difference shown yet"),
+        ((20, 5, 20, 2), "not-enough-data", "", "Not enough data yet"),
+    ],
+)
+def test_one_verdict_and_the_lift_is_coloured_by_it_alone(
+    staff, half_held_out, counts, verdict, tone, title
+):
+    groups(*counts)
+    data = staff.get(url(format="json", **PERIOD)).json()
+    assert data["verdict"] == verdict
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert verdict_of(body) == verdict
+    assert f'<h2 id="pzn-verdict-title">{title}</h2>' in body
+    assert lift_tone(body) == tone
+    assert body.count('class="pzn-verdict ') == 1  # one verdict, nothing else says otherwise
+    # The interval and p-value shown are the always-valid ones.
+    low, high = data["lift"]["ci95"]
+    assert f"{low * 100:+,.1f}%".replace("-", "−") in body
+    assert f"{high * 100:+,.1f}%".replace("-", "−") in body
+    assert escape(stats.format_p(data["lift"]["p_value"])) in body
+
+
+def test_a_significant_single_look_is_not_a_verdict(staff):
+    """388 of 9,000 against 30 of 1,000: p = 0.049 for a single look, whose interval still
+    includes no difference; the always-valid interval is far wider. Neutral, not green; the
+    single-look figures are shown on request, labelled as valid for one planned look."""
+    groups(9000, 388, 1000, 30)
+    data = staff.get(url(format="json", **PERIOD)).json()
+    assert data["lift"]["fixed_horizon"]["p_value"] < 0.05
+    assert data["verdict"] == "not-enough-data"
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert verdict_of(body) == "not-enough-data"
+    assert lift_tone(body) == ""
+    assert "+43.7%" in body
+    assert "Unlikely to be chance" not in body and "p = 0.049" not in body
+    assert 'class="pzn-verdict pzn-verdict-neutral"' in body
+
+    # The single-look figures only on request, and labelled for what they are.
+    fixed = data["lift"]["fixed_horizon"]
+    assert 'id="pzn-fixed-horizon"' not in body
+    assert "view=fixed" in body  # the link to them
+    body = staff.get(url(view="fixed", **PERIOD)).content.decode()
+    box = body[body.index('id="pzn-fixed-horizon"') :]
+    box = box[: box.index("</section>")]
+    assert "valid for a single planned look only" in box
+    assert "p = 0.049" in box and "−0.3% to +107.1%" in box
+    assert escape(fixed["method"]) in box
+    # The verdict stays the always-valid one.
+    assert verdict_of(body) == "not-enough-data" and lift_tone(body) == ""
+
+
+def test_not_enough_data_says_how_many_visitors_and_days_are_missing(staff, half_held_out):
+    groups(20, 5, 20, 2)  # 40 visitors on one of the period's two days
+    data = staff.get(url(format="json", **PERIOD)).json()
+    needed = data["visitors_needed"]
+    assert needed > 0
+    body = staff.get(url(**PERIOD)).content.decode()
+    sentence = re.search(r'<p id="pzn-needed">(.*?)</p>', body, flags=re.DOTALL).group(1)
+    planned = data["planned_visitors"]
+    assert f"Detecting the planned lift of 100% takes about {planned['personalized']:,}" in sentence
+    per_day = 40 / 2
+    days = -(-needed // per_day)
+    assert f"About {needed:,} more visitors are needed" in sentence
+    assert (
+        f"({per_day:.0f} visitors a day in this period), that is about {days:,.0f} more days"
+        in sentence
+    )
+
+
+def test_days_needed_count_only_the_days_already_begun(staff, half_held_out):
+    groups(20, 5, 20, 2)
+    # The period runs into the future: only its first two days had any chance of traffic.
+    body = staff.get(url(start="2026-11-01", end="2026-11-20")).content.decode()
+    assert "(20 visitors a day in this period)" in body
+
+
+def test_the_sample_ratio_alarm(staff, shop):
+    body = staff.get(url(**PERIOD)).content.decode()
+    alert = re.search(
+        r'<div class="pzn-alert" role="alert" id="pzn-srm">(.*?)</div>', body, flags=re.DOTALL
+    )
+    assert alert, "4 against 4 visitors with a 10% holdout is a broken split"
+    text = alert.group(1)
+    assert "Sample ratio mismatch" in text
+    assert (
+        "The control group is 50.0% of the visitors in this period, where 10.0% was expected"
+        in text
+    )
+    srm = staff.get(url(format="json", **PERIOD)).json()["srm"]
+    assert escape(stats.format_p(srm["p_value"])) in text
+    for cause in (
+        "bots",
+        "cache",
+        "one group only",
+        "redirects",
+        "changed while the test ran",
+        "crossing groups",
+    ):
+        assert cause in text
+
+
+def test_no_alarm_when_the_split_is_as_configured(staff, half_held_out):
+    groups(300, 100, 300, 100)
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert 'id="pzn-srm"' not in body and "Sample ratio mismatch" not in body
+    assert "Within what chance gives" in body
+
+
+def test_the_bayesian_probability_is_labelled_bayesian(staff, half_held_out):
+    groups(200, 60, 200, 20)
+    probability = staff.get(url(format="json", **PERIOD)).json()["probability_better"]
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert (
+        f'<p class="pzn-bayes">Bayesian probability that personalization converts better: '
+        f"{100 * probability:.1f}%</p>" in body
+    )
+
+
+def test_visitors_of_both_groups_are_said_to_be_left_out(staff, shop):
+    assert 'id="pzn-excluded"' not in staff.get(url(**PERIOD)).content.decode()
+    Exposure.objects.create(
+        visitor_id="p1", placement="home-hero", kind=Exposure.BANNER, content="default",
+        is_control=True, created_at=SHOWN_AT,
+    )  # fmt: skip
+    data = staff.get(url(format="json", **PERIOD)).json()
+    assert data["excluded_visitors"] == 1
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert re.search(
+        r'<p class="pzn-excluded" id="pzn-excluded">1 visitor was shown the content of both groups',
+        body,
+    )
+    assert "left out of both" in body
+
+
+def test_breakdowns_show_intervals_and_q_values(staff, shop):
+    data = staff.get(url(format="json", **PERIOD)).json()
+    body = staff.get(url(**PERIOD)).content.decode()
+    assert "false discovery rate" in body and "Benjamini–Hochberg" in body
+    home = next(row for row in data["by_placement"] if row["placement"] == "home-hero")
+    low, high = home["difference_ci95"]
+    table = body[body.index('id="pzn-by-placement"') :]
+    table = table[: table.index("</table>")]
+    assert f"{low:+.2f} to {high:+.2f}".replace("-", "−") in table
+    q_shown = escape(stats.format_p(home["q_value"]).removeprefix("p = ").removeprefix("p "))
+    assert f'<td class="pzn-num pzn-q">{q_shown}</td>' in table
+    content = next(row for row in data["by_content"] if row["content"] == "banner:1")
+    low, high = content["ci95"]
+    assert f"{low:.2f}–{high:.2f}%" in body
+    for table_id in ("by-referrer", "by-country", "by-goal"):
+        table = body[body.index(f'id="pzn-{table_id}"') :]
+        assert "q-value" in table[: table.index("</thead>")]
+
+
 # Who may see it -----------------------------------------------------------------------------
 
 
@@ -350,8 +572,13 @@ def test_the_csv_holds_the_headline_lift_and_every_breakdown(staff, shop):
         "daily",
     } <= sections
     home = next(row for row in rows if row[:2] == ["by_placement", "home-hero"])
-    assert home[2:] == ["4", "2", "50.0", "4", "1", "25.0"]
-    assert ["by_country", "GB", "1", "0", "0.0", "0", "0", "0.0"] in rows
+    assert home[2:8] == ["4", "2", "50.0", "4", "1", "25.0"]
+    # Then the difference's interval (pp), its p-value and the table's q-value.
+    header = next(row for row in rows if row[:2] == ["section", "placement"])
+    assert header[8:] == ["difference_ci95_low", "difference_ci95_high", "p_value", "q_value"]
+    assert float(home[8]) < 25.0 < float(home[9])
+    # GB had personalized visitors only: no comparison, empty cells.
+    assert ["by_country", "GB", "1", "0", "0.0", "0", "0", "0.0", "", "", "", ""] in rows
     assert ["clicks", "recommendation", "ratio", "3.0", "", ""] in rows
     daily = [row for row in rows if row and row[0] == "daily"]
     assert [row[1] for row in daily] == ["2026-11-01", "2026-11-02"]
@@ -364,6 +591,8 @@ def test_the_csv_holds_the_headline_lift_and_every_breakdown(staff, shop):
         "visitors",
         "converted_visitors",
         "conversion_rate",
+        "ci95_low",
+        "ci95_high",
         "clicked_visitors",
     ] in rows
 
@@ -381,8 +610,76 @@ def test_the_csv_neutralizes_cells_that_a_spreadsheet_would_run(staff, shop):
     assert "\n=" not in text and ",=" not in text
 
 
+SEMICOLON_LABEL = "Spring sale;=cmd|' /C calc'!A0"
+FORMULA_CHARS = ("=", "+", "-", "@", "＝", "＋", "－", "＠")
+
+
+def test_no_cell_starts_a_formula_for_a_spreadsheet_splitting_on_semicolons(staff, shop):
+    Exposure.objects.filter(placement="home-hero", is_control=False).update(
+        content_label=SEMICOLON_LABEL
+    )
+    text = staff.get(url(format="csv", **PERIOD)).content.decode()
+    # Read as the comma file it is, the label is one cell, neutralized after the ";".
+    cells = [cell for row in csv_rows_of(text) for cell in row]
+    assert "Spring sale;'=cmd|' /C calc'!A0" in cells
+    assert SEMICOLON_LABEL not in cells
+    # Read by a spreadsheet that splits on ";", a tab or "|" and ignores the comma's quotes,
+    # no field starts a formula either.
+    for line in text.splitlines():
+        for separator in (";", "\t", "|"):
+            for field in line.split(separator)[1:]:
+                assert not field.lstrip(' "').startswith(FORMULA_CHARS), (separator, line)
+
+
+def csv_rows_of(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_the_csv_agrees_with_the_json_and_the_page(staff, half_held_out):
+    groups(200, 60, 200, 20)
+    data = staff.get(url(format="json", **PERIOD)).json()
+    rows = csv_rows(staff.get(url(format="csv", **PERIOD)))
+    body = staff.get(url(**PERIOD)).content.decode()
+
+    def section(name: str) -> dict[str, str]:
+        index = next(i for i, row in enumerate(rows) if row[:1] == [name])
+        return dict(zip(rows[index - 1][1:], rows[index][1:], strict=True))
+
+    lift = section("lift")
+    assert [float(lift["ci95_low"]), float(lift["ci95_high"])] == data["lift"]["ci95"]
+    assert float(lift["p_value"]) == data["lift"]["p_value"]
+    fixed = data["lift"]["fixed_horizon"]
+    assert float(lift["fixed_horizon_p_value"]) == fixed["p_value"]
+    assert [float(lift["fixed_horizon_ci95_low"]), float(lift["fixed_horizon_ci95_high"])] == (
+        fixed["ci95"]
+    )
+    verdict = section("verdict")
+    assert verdict["verdict"] == data["verdict"] == verdict_of(body) == "personalization-wins"
+    assert float(verdict["probability_better"]) == data["probability_better"]
+    assert int(verdict["visitors_needed"]) == data["visitors_needed"]
+    assert (
+        int(verdict["planned_personalized_visitors"]) == (data["planned_visitors"]["personalized"])
+    )
+    assert int(verdict["excluded_visitors"]) == data["excluded_visitors"] == 0
+    srm = section("srm")
+    assert float(srm["observed_control_share"]) == data["srm"]["observed_control_share"]
+    assert float(srm["p_value"]) == data["srm"]["p_value"]
+    assert srm["ok"] == "true" and data["srm"]["ok"] is True
+    placement = section("by_placement")
+    row = data["by_placement"][0]
+    assert [float(placement["difference_ci95_low"]), float(placement["difference_ci95_high"])] == (
+        row["difference_ci95"]
+    )
+    assert float(placement["q_value"]) == row["q_value"]
+
+
 def test_neutralize_changes_only_text():
     assert neutralize("=1+1") == "'=1+1"
+    assert neutralize(SEMICOLON_LABEL) == "Spring sale;'=cmd|' /C calc'!A0"
+    assert neutralize('a;"=b') == "a;\"'=b"
+    assert neutralize("x\n@y") == "x\n'@y"
+    assert neutralize(" =1") == "' =1"
+    assert neutralize("Buy 2, get 1 free; 10-12 May") == "Buy 2, get 1 free; 10-12 May"
     assert neutralize("-2+3") == "'-2+3"
     assert neutralize("\tx") == "'\tx"
     assert neutralize("\rx") == "'\rx"

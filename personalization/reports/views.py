@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,11 +17,12 @@ from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..conf import app_settings
 from ..models import Conversion
 from ..models.measurement import Report
-from . import charts
+from . import charts, stats
 from .period import Period, PeriodError, parse_period
 from .queries import ANY_GOAL, ReportTimeout, build_report
 from .queries import PURCHASE as PURCHASE_GOAL
@@ -31,6 +34,10 @@ FORMATS = ("html", "csv", "json")
 # A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV
 # injection"); the full-width forms are read as formulas by some spreadsheet locales.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+# A spreadsheet that splits lines on another separator than the comma (";" in much of
+# Europe, a tab, a pipe) ignores the comma format's quotes, so a formula may also start after
+# any of these inside a cell, or after a line break; blanks and quotes before it do not stop it.
+INNER_FORMULA = re.compile(r"([;,\t|\r\n；，])([\s\"]*)(?=[=+\-@＝＋－＠])")
 
 
 def report_view(
@@ -101,6 +108,7 @@ def _page_context(
     error: str | None = None,
 ) -> dict[str, Any]:
     today = timezone.localdate(timezone=timezone.get_default_timezone())
+    view = request.GET.get("view")
     context: dict[str, Any] = {
         **site.each_context(request),
         "title": _("Conversion report"),
@@ -120,25 +128,47 @@ def _page_context(
     if period is None or report is None:
         return context
     personalized, control = report["personalized"], report["control"]
+    lift = report.get("lift") or {}
+    verdict = _verdict(report, period, today)
+    fixed = _fixed_horizon(lift)
+    excluded = report.get("excluded_visitors")
     context.update(
         report=report,
         rolled_up_to=_rolled_up_to(report.get("rolled_up_to")),
         headline=_headline(personalized, control),
-        lift=_lift(report.get("lift") or {}),
+        verdict=verdict,
+        lift=_lift(lift, verdict),
+        fixed=fixed if view == "fixed" else None,
+        fixed_url=("?" + urlencode({**_query(period, goal), "view": "fixed"})) if fixed else None,
+        valid_url="?" + urlencode(_query(period, goal)),
+        srm=_srm(report.get("srm")),
+        probability_better=_probability_better(report, lift),
+        excluded_visitors=excluded if isinstance(excluded, int) and excluded > 0 else None,
+        excluded_shown=_count(excluded),
         clicks_sentence=_clicks_sentence(report.get("clicks"), _("a recommendation")),
         clicks_any_sentence=_clicks_sentence(
             report.get("clicks_any"), _("any personalized content")
         ),
         split_tables=_split_tables(report),
+        content_rows=[_with_intervals(row) for row in report.get("by_content") or []],
+        segment_rows=[_with_intervals(row) for row in report.get("by_segment") or []],
+        goal_rows=[_with_intervals(row) for row in report.get("by_goal") or []],
+        breakdown_stats=any(
+            key in row
+            for table in BREAKDOWNS
+            for row in report.get(table) or []
+            for key in ("difference_ci95", "ci95", "q_value")
+        ),
         control_share=_share(control.get("visitors"), personalized.get("visitors")),
         daily_chart=charts.daily_rate_chart(report.get("daily") or []),
         placement_chart=charts.placement_rate_chart(report.get("by_placement") or []),
         csv_url="?" + urlencode({**_query(period, goal), "format": "csv"}),
         json_url="?" + urlencode({**_query(period, goal), "format": "json"}),
-        min_visitors=_setting("REPORT_MIN_VISITORS"),
-        min_conversions=_setting("REPORT_MIN_CONVERSIONS"),
     )
     return context
+
+
+BREAKDOWNS = ("by_placement", "by_content", "by_segment", "by_referrer", "by_country", "by_goal")
 
 
 def _split_tables(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -170,7 +200,9 @@ def _split_tables(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             False,
         ),
     ):
-        rows = [{**row, "name": row.get(key)} for row in report.get(table_id) or []]
+        rows = [
+            {**_with_intervals(row), "name": row.get(key)} for row in report.get(table_id) or []
+        ]
         tables.append(
             {
                 "id": "pzn-" + table_id.replace("_", "-"),
@@ -276,43 +308,198 @@ def _headline(personalized: Mapping[str, Any], control: Mapping[str, Any]) -> li
 
 
 def _signed_percent(fraction: float) -> str:
-    return f"{fraction * 100:+.1f}%".replace("-", "−")
+    return f"{fraction * 100:+,.1f}%".replace("-", "−")
 
 
-def _lift(lift: Mapping[str, Any]) -> dict[str, Any]:
-    relative, ci95, p_value = lift.get("relative"), lift.get("ci95"), lift.get("p_value")
-    shown: dict[str, Any] = {
+def _signed_points(points: float) -> str:
+    return f"{points:+.2f}".replace("-", "−")
+
+
+def _format_q(q_value: Any) -> str | None:
+    """A q-value as its column shows it: ``< 0.001`` or ``0.049``."""
+    if q_value is None:
+        return None
+    return stats.format_p(float(q_value)).removeprefix("p = ").removeprefix("p ")
+
+
+def _interval(ci95: Any) -> tuple[float, float] | None:
+    """[low, high] from the report, or None where it has none (or not in that shape)."""
+    if not isinstance(ci95, list | tuple) or len(ci95) != 2 or None in ci95:
+        return None
+    return float(ci95[0]), float(ci95[1])
+
+
+# The verdict: its tone (the lift's colour follows it and nothing else), title and sentence.
+VERDICTS: Mapping[str, tuple[str, Any, Any]] = {
+    "personalization-wins": (
+        "good",
+        gettext_lazy("Personalization wins"),
+        gettext_lazy(
+            "Personalized visitors convert more than the control group, and the whole 95% "
+            "interval of the lift is above 0%."
+        ),
+    ),
+    "control-wins": (
+        "bad",
+        gettext_lazy("The control group wins"),
+        gettext_lazy(
+            "Personalized visitors convert less than the control group, and the whole 95% "
+            "interval of the lift is below 0%: personalization as set up costs conversions."
+        ),
+    ),
+    "no-difference-yet": (
+        "neutral",
+        gettext_lazy("No difference shown yet"),
+        gettext_lazy(
+            "The 95% interval of the lift still includes 0%: the difference between the "
+            "groups may be chance. The interval narrows as visitors come, and it stays valid "
+            "however often this report is read."
+        ),
+    ),
+    "not-enough-data": (
+        "neutral",
+        gettext_lazy("Not enough data yet"),
+        gettext_lazy(
+            "The groups are still too small to tell a difference from chance: whatever lift "
+            "is shown below may be noise."
+        ),
+    ),
+}
+
+
+def _verdict(report: Mapping[str, Any], period: Period, today: dt.date) -> dict[str, Any] | None:
+    """The report's one verdict, as the page says it; None when the report gives none."""
+    key = report.get("verdict")
+    if key not in VERDICTS:
+        return None
+    tone, title, text = VERDICTS[key]
+    verdict: dict[str, Any] = {"key": key, "tone": tone, "title": str(title), "text": str(text)}
+    if key == "not-enough-data":
+        verdict["needed"] = _visitors_needed(report, period, today)
+    return verdict
+
+
+def _visitors_needed(
+    report: Mapping[str, Any], period: Period, today: dt.date
+) -> dict[str, Any] | None:
+    """How many more visitors the planned test needs, and how many days that is at the
+    period's traffic (its visitors per day, counting only the days already begun)."""
+    needed = report.get("visitors_needed")
+    if not isinstance(needed, int | float) or isinstance(needed, bool) or needed < 0:
+        return None
+    if needed == 0:
+        return {"reached": True}
+    visitors = sum(
+        (report.get(group) or {}).get("visitors") or 0 for group in ("personalized", "control")
+    )
+    days = (min(period.end, today) - period.start).days + 1
+    per_day = visitors / days if days > 0 else 0.0
+    planned = report.get("planned_visitors") or {}
+    mde = _setting("REPORT_MDE")
+    return {
+        "reached": False,
+        "visitors": _count(math.ceil(needed)),
+        "per_day": _count(round(per_day)) if per_day >= 1 else f"{per_day:.1f}",
+        "days": _count(math.ceil(needed / per_day)) if per_day > 0 else None,
+        "planned_personalized": _count(planned["personalized"])
+        if planned.get("personalized") is not None
+        else None,
+        "planned_control": _count(planned["control"])
+        if planned.get("control") is not None
+        else None,
+        "mde": f"{float(mde):.0%}" if isinstance(mde, int | float) else None,
+    }
+
+
+def _lift(lift: Mapping[str, Any], verdict: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The headline lift: always-valid interval and p-value; its colour from the verdict."""
+    relative = lift.get("relative")
+    tone = (verdict or {}).get("tone")
+    interval = _interval(lift.get("ci95"))
+    p_value = lift.get("p_value")
+    return {
         "relative": None if relative is None else _signed_percent(relative),
-        "ci95": None,
-        "p_value": None,
-        "verdict": None,
-        # Coloured as a gain or a loss only when it is unlikely to be chance.
-        "tone": "",
+        "ci95": None
+        if interval is None
+        else _("%(low)s to %(high)s")
+        % {"low": _signed_percent(interval[0]), "high": _signed_percent(interval[1])},
+        "p_value": None if p_value is None else stats.format_p(p_value),
+        # Green only when the verdict says personalization wins, red only when control does.
+        "tone": {"good": "up", "bad": "down"}.get(tone or "", ""),
         "method": lift.get("method") or "",
     }
-    if ci95:
-        low, high = ci95
-        shown["ci95"] = _("%(low)s to %(high)s") % {
-            "low": _signed_percent(low),
-            "high": _signed_percent(high),
-        }
-    if p_value is not None:
-        shown["p_value"] = (
-            "< 0.001" if p_value < 0.001 else f"{p_value:.3f}".rstrip("0").rstrip(".")
-        )
-        if p_value < 0.05:
-            shown["verdict"] = _("Unlikely to be chance alone (p < 0.05).")
-            if relative is not None and relative != 0:
-                shown["tone"] = "up" if relative > 0 else "down"
-        else:
-            shown["verdict"] = _(
-                "Could still be chance: the interval includes no difference (p ≥ 0.05)."
-            )
-    return shown
+
+
+def _fixed_horizon(lift: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fixed-horizon figures, for the one planned look they are valid for."""
+    fixed = lift.get("fixed_horizon")
+    if not isinstance(fixed, Mapping):
+        return None
+    interval = _interval(fixed.get("ci95"))
+    p_value = fixed.get("p_value")
+    return {
+        "ci95": None
+        if interval is None
+        else _("%(low)s to %(high)s")
+        % {"low": _signed_percent(interval[0]), "high": _signed_percent(interval[1])},
+        "p_value": None if p_value is None else stats.format_p(p_value),
+        "method": fixed.get("method") or "",
+    }
+
+
+def _srm(srm: Any) -> dict[str, Any] | None:
+    """The sample-ratio check as the page shows it; None when the report has none."""
+    if not isinstance(srm, Mapping) or "ok" not in srm:
+        return None
+
+    def share(value: Any) -> str:
+        return "–" if value is None else f"{100 * float(value):.1f}%"
+
+    p_value = srm.get("p_value")
+    return {
+        "ok": bool(srm["ok"]),
+        "expected": share(srm.get("expected_control_share")),
+        "observed": share(srm.get("observed_control_share")),
+        "p_value": None if p_value is None else stats.format_p(p_value),
+    }
+
+
+def _probability_better(report: Mapping[str, Any], lift: Mapping[str, Any]) -> str | None:
+    value = report.get("probability_better", lift.get("probability_better"))
+    if value is None:
+        return None
+    return f"{100 * float(value):.1f}%"
+
+
+def _points_interval(ci95: Any) -> str | None:
+    interval = _interval(ci95)
+    if interval is None:
+        return None
+    return _("%(low)s to %(high)s") % {
+        "low": _signed_points(interval[0]),
+        "high": _signed_points(interval[1]),
+    }
+
+
+def _rate_interval(ci95: Any) -> str | None:
+    interval = _interval(ci95)
+    if interval is None:
+        return None
+    return f"{interval[0]:.2f}–{interval[1]:.2f}%"
+
+
+def _with_intervals(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A breakdown row with its interval and q-value as the page shows them."""
+    return {
+        **row,
+        "difference_shown": _points_interval(row.get("difference_ci95")),
+        "ci95_shown": _rate_interval(row.get("ci95")),
+        "q_shown": _format_q(row.get("q_value")),
+    }
 
 
 def _clicks_sentence(clicks: Mapping[str, Any] | None, what: str) -> str:
-    """The seed metric: how much better visitors who clicked convert than those who did not."""
+    """How visitors who clicked convert against those who did not: a correlation only."""
     clicked = (clicks or {}).get("clicked") or {}
     not_clicked = (clicks or {}).get("not_clicked") or {}
     if not clicked.get("visitors"):
@@ -342,7 +529,9 @@ def _clicks_sentence(clicks: Mapping[str, Any] | None, what: str) -> str:
 
 
 def neutralize(value: Any) -> Any:
-    """A cell a spreadsheet cannot run: text that could start a formula gets a leading '.
+    """A cell a spreadsheet cannot run: text that could start a formula gets a leading ',
+    at its start and after any separator or line break inside it (``Spring sale;=cmd|…``
+    becomes ``Spring sale;'=cmd|…``, which a spreadsheet splitting on ";" reads as text).
 
     Numbers stay numbers (a lift of -0.2 is data, not a formula); only text is changed.
     """
@@ -352,8 +541,8 @@ def neutralize(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
         return value
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
+    text = INNER_FORMULA.sub(r"\1\2'", str(value))
+    if text.startswith(FORMULA_STARTS) or text.lstrip(' "').startswith(FORMULA_STARTS):
         return "'" + text
     return text
 
@@ -377,11 +566,13 @@ BOTH_GROUPS = (
     "control_converted_visitors",
     "control_conversion_rate",
 )
+# How a breakdown compares the groups: the difference's interval (written as two columns,
+# ``difference_ci95_low`` and ``_high``), its single-look p-value and the table's q-value.
+COMPARED = ("difference_ci95", "p_value", "q_value")
+# Written as two columns, ``<name>_low`` and ``<name>_high``.
+INTERVALS = {"difference_ci95", "ci95"}
 TABLES: Sequence[tuple[str, Sequence[str]]] = (
-    (
-        "by_placement",
-        ("placement", *BOTH_GROUPS),
-    ),
+    ("by_placement", ("placement", *BOTH_GROUPS, *COMPARED)),
     (
         "by_content",
         (
@@ -391,18 +582,13 @@ TABLES: Sequence[tuple[str, Sequence[str]]] = (
             "visitors",
             "converted_visitors",
             "conversion_rate",
+            "ci95",
             "clicked_visitors",
         ),
     ),
-    ("by_segment", ("segment", "visitors", "converted_visitors", "conversion_rate")),
-    (
-        "by_referrer",
-        ("source", *BOTH_GROUPS),
-    ),
-    (
-        "by_country",
-        ("country", *BOTH_GROUPS),
-    ),
+    ("by_segment", ("segment", "visitors", "converted_visitors", "conversion_rate", "ci95")),
+    ("by_referrer", ("source", *BOTH_GROUPS, *COMPARED)),
+    ("by_country", ("country", *BOTH_GROUPS, *COMPARED)),
     (
         "by_goal",
         (
@@ -411,6 +597,7 @@ TABLES: Sequence[tuple[str, Sequence[str]]] = (
             "personalized_rate",
             "control_converted_visitors",
             "control_rate",
+            *COMPARED,
         ),
     ),
     (
@@ -421,9 +608,29 @@ TABLES: Sequence[tuple[str, Sequence[str]]] = (
 MONEY = {"revenue", "average_order_value", "revenue_per_visitor"}
 
 
+def _pair(value: Any) -> list[Any]:
+    """[low, high] of an interval, or two empty cells."""
+    return list(value) if isinstance(value, list | tuple) and len(value) == 2 else [None, None]
+
+
+def _header(columns: Sequence[str]) -> list[str]:
+    header = []
+    for column in columns:
+        header += [f"{column}_low", f"{column}_high"] if column in INTERVALS else [column]
+    return header
+
+
+def _cells(row: Mapping[str, Any], columns: Sequence[str]) -> list[Any]:
+    cells: list[Any] = []
+    for column in columns:
+        cells += _pair(row.get(column)) if column in INTERVALS else [row.get(column)]
+    return cells
+
+
 def report_rows(report: Mapping[str, Any]) -> Iterable[list[Any]]:
     """The report as CSV rows: one section after another, each with its own header row and
-    its name in the first column, sections separated by an empty row."""
+    its name in the first column, sections separated by an empty row. The same figures as
+    the JSON, unrounded; the page rounds them for reading."""
     yield ["section", "start", "end", "goal", "attribution_window_days", "generated_at"]
     yield [
         "report",
@@ -443,16 +650,60 @@ def report_rows(report: Mapping[str, Any]) -> Iterable[list[Any]]:
         yield ["headline", key, *values]
     yield []
     lift = report.get("lift") or {}
-    ci95 = lift.get("ci95") or [None, None]
-    yield ["section", "relative", "ci95_low", "ci95_high", "p_value", "enough_data", "method"]
+    fixed = lift.get("fixed_horizon") or {}
+    yield [
+        "section",
+        "relative",
+        "ci95_low",
+        "ci95_high",
+        "p_value",
+        "enough_data",
+        "method",
+        "fixed_horizon_ci95_low",
+        "fixed_horizon_ci95_high",
+        "fixed_horizon_p_value",
+        "fixed_horizon_method",
+    ]
     yield [
         "lift",
         lift.get("relative"),
-        ci95[0],
-        ci95[1],
+        *_pair(lift.get("ci95")),
         lift.get("p_value"),
         report.get("enough_data"),
         lift.get("method") or report.get("method"),
+        *_pair(fixed.get("ci95")),
+        fixed.get("p_value"),
+        fixed.get("method"),
+    ]
+    yield []
+    planned = report.get("planned_visitors") or {}
+    yield [
+        "section",
+        "verdict",
+        "probability_better",
+        "visitors_needed",
+        "planned_personalized_visitors",
+        "planned_control_visitors",
+        "excluded_visitors",
+    ]
+    yield [
+        "verdict",
+        report.get("verdict"),
+        report.get("probability_better"),
+        report.get("visitors_needed"),
+        planned.get("personalized"),
+        planned.get("control"),
+        report.get("excluded_visitors"),
+    ]
+    srm = report.get("srm") or {}
+    yield []
+    yield ["section", "expected_control_share", "observed_control_share", "p_value", "ok"]
+    yield [
+        "srm",
+        srm.get("expected_control_share"),
+        srm.get("observed_control_share"),
+        srm.get("p_value"),
+        srm.get("ok"),
     ]
     for name, kind in (("clicks", "recommendation"), ("clicks_any", "any")):
         clicks = report.get(name) or {}
@@ -471,9 +722,9 @@ def report_rows(report: Mapping[str, Any]) -> Iterable[list[Any]]:
         yield [name, clicks.get("kind", kind), "ratio", clicks.get("ratio"), None, None]
     for name, columns in TABLES:
         yield []
-        yield ["section", *columns]
+        yield ["section", *_header(columns)]
         for row in report.get(name) or []:
-            yield [name, *(row.get(column) for column in columns)]
+            yield [name, *_cells(row, columns)]
 
 
 def report_csv(report: Mapping[str, Any], period: Period) -> HttpResponse:
