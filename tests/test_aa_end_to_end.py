@@ -64,7 +64,12 @@ def read_report(staff: Client) -> tuple[dict[str, Any], str]:
 def page_verdict(page: str) -> tuple[str, str]:
     """(verdict, lift colour: "up", "down" or "") as the page shows them."""
     verdict = re.search(r'id="pzn-verdict" data-verdict="([^"]+)"', page)
-    lift = re.search(r'<div class="pzn-big(?: pzn-(up|down))?">[^<]*</div>\s*<p><span', page)
+    # The lift card's figure ("–" while control has no conversion to compare with).
+    lift = re.search(
+        r'<section class="pzn-card pzn-lift"[^>]*>\s*<h3[^>]*>[^<]*</h3>\s*'
+        r'<div class="pzn-big(?: pzn-(up|down))?">[^<]*</div>',
+        page,
+    )
     assert verdict and lift, "the page shows no verdict or no lift"
     return verdict.group(1), lift.group(1) or ""
 
