@@ -28,7 +28,7 @@ demo: $(STAMP)
 ## Set up and run the whole test suite: the app's tests, a fresh startproject that follows the
 ## README, and a django-oscar sandbox shop (in a virtualenv of its own, built by nox).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 	$(BIN)/python tests/fresh_project/run.py
 	$(BIN)/nox -s oscar
 
