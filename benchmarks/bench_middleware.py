@@ -157,6 +157,12 @@ def backends() -> str:
     return f"{database}, {cache}"
 
 
+def command_prefix() -> str:
+    """The environment a PostgreSQL and Redis run was given (tests/settings.py reads it)."""
+    names = ("PZN_TEST_DATABASE_URL", "PZN_TEST_REDIS_URL")
+    return "".join(f"{name}=… " for name in names if os.environ.get(name))
+
+
 def render(profiling: list[dict], personalized: list[dict], geoip: dict, args: Any) -> str:
     today = dt.date.today().isoformat()
     lines = [
@@ -164,7 +170,8 @@ def render(profiling: list[dict], personalized: list[dict], geoip: dict, args: A
         + ("" if connection.vendor == "sqlite" else f" ({backends()})"),
         "",
         f"Run on {today} — {machine()}, {backends()}.",
-        f"`python benchmarks/bench_middleware.py --rounds {args.rounds} --batch {args.batch}`:",
+        f"`{command_prefix()}python benchmarks/bench_middleware.py --rounds {args.rounds} "
+        f"--batch {args.batch}`:",
         f"each cell is the median over {args.rounds} interleaved rounds of the mean time of",
         f"{args.batch} requests through Django's full handler (test client, the demo shop's",
         "other middleware on), with and without `VisitorMiddleware`, over the demo shop's",
