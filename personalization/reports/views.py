@@ -23,6 +23,7 @@ from ..conf import app_settings
 from ..models import Conversion
 from ..models.measurement import Report
 from . import charts, stats
+from .parameters import ParameterError, check_characters, check_goal
 from .period import Period, PeriodError, parse_period
 from .queries import ANY_GOAL, ReportTimeout, build_report
 from .queries import PURCHASE as PURCHASE_GOAL
@@ -50,6 +51,10 @@ def report_view(
     """
     site = admin_site or admin.site
     output = request.GET.get("format", "html") or "html"
+    try:
+        check_characters(request.GET)  # before anything reaches the database or the page
+    except ParameterError as error:
+        return _error(request, site, model_admin, str(error), output, status=400)
     if output not in FORMATS:
         return _text_error(
             _("Unknown format %(format)r; use html, csv or json.") % {"format": output}
@@ -58,36 +63,52 @@ def report_view(
     period: Period | None = None
     try:
         period = parse_period(request.GET.get("start"), request.GET.get("end"))
-    except PeriodError as error:
+        if not goal or len(goal) > MAX_GOAL_LENGTH:
+            raise ParameterError(_("A goal has 1 to %(n)d characters.") % {"n": MAX_GOAL_LENGTH})
+        check_goal(goal)
+    except (ParameterError, PeriodError) as error:
         message = str(error)
     else:
         message = ""
-        if not goal or len(goal) > MAX_GOAL_LENGTH:
-            message = _("A goal has 1 to %(n)d characters.") % {"n": MAX_GOAL_LENGTH}
     if period is None or message:
-        if output == "json":
-            return JsonResponse({"error": message}, status=400)
-        if output == "csv":
-            return _text_error(message)
-        context = _page_context(request, site, model_admin, goal=goal, error=message)
-        return TemplateResponse(request, TEMPLATE, context, status=400)
+        return _error(request, site, model_admin, message, output, status=400, goal=goal)
 
     try:
         report = build_report(period, goal=goal)
     except ReportTimeout:
         message = _("This report takes too long to compute; choose a shorter period.")
-        if output == "json":
-            return JsonResponse({"error": message}, status=503)
-        if output == "csv":
-            return HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
-        context = _page_context(request, site, model_admin, goal=goal, error=str(message))
-        return TemplateResponse(request, TEMPLATE, context, status=503)
+        return _error(request, site, model_admin, message, output, status=503, goal=goal)
     if output == "json":
         return JsonResponse(report)
     if output == "csv":
         return report_csv(report, period)
     context = _page_context(request, site, model_admin, goal=goal, period=period, report=report)
     return TemplateResponse(request, TEMPLATE, context)
+
+
+def _error(
+    request: HttpRequest,
+    site: admin.AdminSite,
+    model_admin: Any,
+    message: str,
+    output: str,
+    *,
+    status: int,
+    goal: str | None = None,
+) -> HttpResponse:
+    """The report's answer when it cannot be given: JSON or text when asked for, else the
+    page with the message. Without a ``goal`` the request's own values (which may hold
+    control characters) are not shown back."""
+    if output == "json":
+        return JsonResponse({"error": message}, status=status)
+    if output == "csv":
+        return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    if goal is None:
+        context = _page_context(request, site, model_admin, goal=PURCHASE_GOAL, error=message)
+        context.update(start="", end="")
+    else:
+        context = _page_context(request, site, model_admin, goal=goal, error=message)
+    return TemplateResponse(request, TEMPLATE, context, status=status)
 
 
 def _text_error(message: str) -> HttpResponse:
