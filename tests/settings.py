@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 import django
 
+from tests.databases import postgresql_from_env
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "shop.example", "www.shop.example", "localhost", "127.0.0.1"]
@@ -59,20 +61,9 @@ TEMPLATES = [
     }
 ]
 
-_database_url = os.environ.get("PZN_TEST_DATABASE_URL", "")
-if _database_url:
-    _url = urlsplit(_database_url)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": (_url.path or "/postgres").lstrip("/") or "postgres",
-            "USER": _url.username or "postgres",
-            "PASSWORD": _url.password or "",
-            "HOST": _url.hostname or "127.0.0.1",
-            "PORT": str(_url.port or 5432),
-            "TEST": {"NAME": os.environ.get("PZN_TEST_DB_NAME", "test_personalization")},
-        }
-    }
+_postgresql = postgresql_from_env("test_personalization")
+if _postgresql:
+    DATABASES = {"default": _postgresql}
     if os.environ.get("PZN_CELERY_WORKER"):
         # The Celery worker of the CI run works on the database the test run creates.
         DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"]

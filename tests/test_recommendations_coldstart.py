@@ -8,8 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -17,8 +15,8 @@ from personalization import track
 from personalization.models import Exposure, Placement, ProductInteraction
 from personalization.products import DefaultProductAdapter
 from personalization.recommendations import coldstart, precompute, serving, store
-from personalization.testutils import attach_visitor
 from tests.conftest import BROWSER_UA
+from tests.test_recommendations_serving import render, request_for, slugs
 
 pytestmark = pytest.mark.django_db
 
@@ -39,22 +37,6 @@ def shop(make_product):
     products["c"].stock = 0
     products["c"].save()
     return products
-
-
-def request_for(**state):
-    request = RequestFactory().get("/")
-    attach_visitor(request, **state)
-    return request
-
-
-def render(source: str, request, **context) -> str:
-    return Template("{% load personalization %}" + source).render(
-        Context({"request": request, **context})
-    )
-
-
-def slugs(result) -> list[str]:
-    return [product.slug for product in result]
 
 
 def interact(product, kind: str, visitors: int, days_ago: float = 1) -> None:

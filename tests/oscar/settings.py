@@ -5,9 +5,10 @@ to add. SQLite by default; PZN_TEST_DATABASE_URL switches to PostgreSQL."""
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from oscar.defaults import *  # noqa: F403  (Oscar's documented way to get its defaults)
+
+from tests.databases import postgresql_from_env
 
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY = "oscar-sandbox-tests-only-not-secret"
@@ -109,21 +110,9 @@ HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.
 # The simple backend keeps no index, so saved products are not sent to it.
 HAYSTACK_SIGNAL_PROCESSOR = "haystack.signals.BaseSignalProcessor"
 
-_database_url = os.environ.get("PZN_TEST_DATABASE_URL", "")
-if _database_url:
-    _url = urlsplit(_database_url)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": (_url.path or "/postgres").lstrip("/") or "postgres",
-            "USER": _url.username or "postgres",
-            "PASSWORD": _url.password or "",
-            "HOST": _url.hostname or "127.0.0.1",
-            "PORT": str(_url.port or 5432),
-            "ATOMIC_REQUESTS": True,
-            "TEST": {"NAME": os.environ.get("PZN_TEST_DB_NAME", "test_personalization_oscar")},
-        }
-    }
+_postgresql = postgresql_from_env("test_personalization_oscar", ATOMIC_REQUESTS=True)
+if _postgresql:
+    DATABASES = {"default": _postgresql}
 else:
     DATABASES = {
         "default": {
