@@ -397,6 +397,34 @@ def _taken_by_celery(name: str, kwargs: dict[str, Any]) -> bool:
     return True
 
 
+def hand_to_workers(name: str, **kwargs: Any) -> bool:
+    """Send the job to the shop's Celery workers now, for work split in parts that workers
+    should share; False when no Celery app with a broker takes it (an eager app included),
+    and the caller then does the work itself. Never raises; waits at most
+    ``BROKER_TIMEOUT_SECONDS``."""
+    try:
+        app = celery_app()
+        if app is None or app.conf.task_always_eager:
+            return False
+    except Exception:
+        return False
+    if time.monotonic() < _broker["down_until"]:
+        return False
+    try:
+        _send(app, get(name), kwargs)
+    except Exception:
+        _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
+        _log_once(
+            ("broker", ""),
+            "personalization: the Celery broker did not take job %r; its work is done "
+            "in-process for a minute at a time while it fails",
+            name,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
 def _run_logged(name: str, kwargs: dict[str, Any]) -> None:
     lock = _running[name]
     if not lock.acquire(blocking=False):

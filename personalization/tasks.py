@@ -31,10 +31,12 @@ if shared_task is not None:
         return jobs.run("banner-stats")
 
     @shared_task(name="personalization.refresh_report_rollups")
-    def refresh_report_rollups_task(full: bool = False) -> dict[str, Any]:
-        """Roll up the report's figures: the visitors active since the last run, or
-        everyone."""
-        return jobs.run("rollups", full=full)
+    def refresh_report_rollups_task(
+        full: bool = False, part: int | None = None, build: str | None = None
+    ) -> dict[str, Any]:
+        """Roll up the report's figures: the visitors active since the last run, everyone, or
+        one part of a rebuild (which the workers share)."""
+        return jobs.run("rollups", full=full, part=part, build=build)
 
     @shared_task(name="personalization.recompute_recommendations")
     def recompute_recommendations_task() -> dict[str, Any]:

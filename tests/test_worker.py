@@ -43,3 +43,31 @@ def test_the_worker_purges_visitors_past_retention(real_worker):
     result = purge_inactive_visitors_task.delay()
     assert result.get(timeout=60) == 1
     assert list(Visitor.objects.values_list("pk", flat=True)) == ["r" * 22]
+
+
+def test_the_workers_share_a_rebuild_of_the_report_roll_ups(real_worker, monkeypatch):
+    import time
+
+    from personalization.models import ReportCell
+    from personalization.reports import rollup_build, rollups
+    from tests.test_report_rollups import random_shop
+
+    def cells() -> list[tuple]:
+        return sorted(ReportCell.objects.values_list("dimension", "key", "detail", "is_control",
+                                                     "measure", "prev_day", "day", "n",
+                                                     "revenue_cents"))  # fmt: skip
+
+    random_shop(11, timezone.now() - dt.timedelta(days=20), days=19, visitors=100)
+    monkeypatch.setattr(rollup_build, "PART_EXPOSURES", 60)
+    result = rollups.refresh(full=True)
+    assert result["parts"] > 1
+    assert result["queued"] == result["parts"]  # every part went to the workers
+    deadline = time.monotonic() + 120
+    while rollups.status() is None:
+        assert time.monotonic() < deadline, "the workers did not finish the rebuild"
+        time.sleep(0.5)
+    by_workers = cells()
+    assert by_workers
+    real_worker.conf.task_always_eager = True  # the same rebuild in this process
+    assert rollups.refresh(full=True)["queued"] == 0
+    assert cells() == by_workers

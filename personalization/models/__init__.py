@@ -6,6 +6,7 @@ from .measurement import (
     Event,
     Exposure,
     ReportCell,
+    ReportCellPart,
     ReportRollup,
     ReportVisitorState,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "RecommendationList",
     "ReferralCode",
     "ReportCell",
+    "ReportCellPart",
     "ReportRollup",
     "ReportVisitorState",
     "Segment",

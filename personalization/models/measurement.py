@@ -186,13 +186,46 @@ class ReportCell(models.Model):
         return f"{self.dimension}:{self.key}:{self.measure}@{self.day}"
 
 
+class ReportCellPart(models.Model):
+    """Cells of one part of a rebuild, summed into :class:`ReportCell` when every part is done
+    (parts computed side by side write here without waiting on each other)."""
+
+    build = models.CharField(max_length=32)
+    dimension = models.CharField(max_length=16)
+    key = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+    is_control = models.BooleanField()
+    measure = models.CharField(max_length=120)
+    prev_day = models.IntegerField()
+    day = models.IntegerField()
+    n = models.BigIntegerField(default=0)
+    revenue_cents = models.BigIntegerField(default=0)
+    label = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("report roll-up cell of a rebuild")
+        verbose_name_plural = _("report roll-up cells of a rebuild")
+
+    def __str__(self) -> str:
+        return f"{self.build}:{self.dimension}:{self.key}:{self.measure}@{self.day}"
+
+
 class ReportVisitorState(models.Model):
-    """What one visitor adds to the report roll-ups, so a later refresh can replace it."""
+    """What the roll-ups hold of one visitor, so a later refresh can replace it: the
+    visitor's attributes as rolled up (their rows, up to the roll-ups' cutoff, are read again),
+    and, for a visitor whose rows were moved or deleted since, what the cells hold of them."""
 
     visitor_id = models.CharField(max_length=32, primary_key=True)
-    data = models.JSONField(default=dict)
+    country = models.CharField(max_length=2, blank=True, default="")
+    source = models.CharField(max_length=16, blank=True, default="")
+    staff = models.BooleanField(default=False)
     dirty = models.BooleanField(
         default=False, help_text=_("Recompute at the next refresh (rows moved or deleted).")
+    )
+    pending = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=_("The visitor's part of the cells, kept when their rows were moved or deleted."),
     )
 
     class Meta:
@@ -217,6 +250,13 @@ class ReportRollup(models.Model):
     visitors = models.PositiveIntegerField(default=0)
     last_duration = models.FloatField(null=True, blank=True)
     rebuild_duration = models.FloatField(null=True, blank=True)
+    build = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "The rebuild going on: its parts (ranges of visitor ids), cutoff and progress."
+        ),
+    )
 
     class Meta:
         verbose_name = _("report roll-up status")

@@ -208,6 +208,7 @@ def delete_visitor(visitor_id: str) -> None:
 
     _cache().delete(profile_cache_key(visitor_id))
     with transaction.atomic():
+        rollups.mark_changed([visitor_id])  # what the cells hold of them, to take it away
         Visitor.objects.filter(pk=visitor_id).delete()
         for relation in Visitor._meta.related_objects:
             if not relation.one_to_many:
@@ -217,7 +218,6 @@ def delete_visitor(visitor_id: str) -> None:
                 rows.update(**{relation.field.name: None})
             else:
                 rows.delete()
-        rollups.mark_changed([visitor_id])
 
 
 # Accounts ------------------------------------------------------------------------------
@@ -230,11 +230,11 @@ def _reassign_related(old_id: str, new_id: str) -> None:
     from ..models import Visitor
     from ..reports import rollups
 
+    rollups.mark_changed([old_id, new_id])  # what the cells hold of both, before the move
     for relation in Visitor._meta.related_objects:
         if relation.one_to_many or relation.one_to_one:
             manager = relation.related_model._base_manager
             manager.filter(**{relation.field.name: old_id}).update(**{relation.field.name: new_id})
-    rollups.mark_changed([old_id, new_id])
 
 
 def merge_profiles(into: ProfileData, source: ProfileData, now: float) -> ProfileData:

@@ -12,13 +12,22 @@ the first of its days on or after ``a``. Summing those cells counts each visitor
 exactly, for every period, and the table grows with the number of days and slices, not with
 the traffic.
 
-Refreshing is incremental and idempotent: each visitor's sets are kept
-(:class:`~personalization.models.ReportVisitorState`), so a refresh recomputes only the
-visitors with activity since the last one, from the raw rows, and adds the difference. The
-report adds, the same way and without writing, the visitors active since the last refresh, so
-today's figures are always live. A change of ``ATTRIBUTION_WINDOW_DAYS`` or ``TIME_ZONE``
-rebuilds everything. A visitor shown content of both groups is left out of both; only the
-days they were shown anything are kept, to count them as excluded.
+Refreshing is incremental and idempotent. The cells hold every row created before the
+roll-ups' cutoff (``rolled_up_to``: the last refresh, less ``SLACK`` for rows committed a
+little after the time they carry). A refresh recomputes only the visitors with rows since the
+cutoff: their part of the cells is what their rows before the old cutoff give, taken away, and
+what their rows before the new one give, added. Per visitor only the attributes the cells were
+computed with are kept (:class:`~personalization.models.ReportVisitorState`, under 100 bytes),
+and, when a visitor's rows are moved or deleted, their part of the cells as it was. The report
+adds, the same way and without writing, what the rows since the cutoff change, so today's
+figures are always live. A change of ``ATTRIBUTION_WINDOW_DAYS`` or ``TIME_ZONE`` rebuilds
+everything, in parts of visitors that Celery workers (or ``manage.py personalization_rollup
+--processes N``) compute side by side (:mod:`.rollup_build`). A visitor shown content of both
+groups is left out of both; only the days they were shown anything are kept, to count them as
+excluded.
+
+Rows written with past dates after the cutoff (an import) are not looked for: rebuild after
+one (``manage.py personalization_rollup --full``).
 
 Retention: when inactive visitors are purged, their per-visitor state goes with them but the
 anonymous cells stay, so older reports keep their figures. A visitor who asks to be deleted
@@ -39,7 +48,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import BigIntegerField, F, Func, Max, Q, Sum
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -64,9 +73,20 @@ REACHED = "reached"
 COVER = "cover"
 # The dimension of visitors shown content of both groups, left out of both.
 EXCLUDED = "excluded"
+# Per visitor, goal and group, the sums of squares and products of the revenue and the number
+# of conversions in a period (for the intervals of revenue per visitor and average order value):
+# REVENUE_SQUARES holds Σ revenue², ORDER_SQUARES Σ conversions² and CROSS Σ revenue ×
+# conversions, in the cells' ``revenue_cents`` (cents², cents, conversions).
+REVENUE_SQUARES = "rr"
+ORDER_SQUARES = "oo"
+CROSS = "ro"
+# A visitor's conversions with distinct attributions beyond this many add their own squares
+# but no products with each other (a bot, a reseller): the sums of squares are then a little
+# low for that one visitor rather than the refresh slow.
+MAX_PAIRED = 24
 BATCH_SIZE = 1000
-# Rows may be committed a little after the time they carry (a long request); visitors with
-# rows this much older than the last refresh are looked at again, which is harmless.
+# Rows may be committed a little after the time they carry (a long request): the cells hold
+# the rows created up to this long before a refresh, and the rows since are read live.
 SLACK = dt.timedelta(minutes=10)
 
 # (dimension, key, detail, is_control, measure)
@@ -106,111 +126,217 @@ def goal_keys(kind: str, goal: str) -> list[str]:
 
 
 # One visitor ------------------------------------------------------------------------------
+# The attributes the cells hold a visitor with: country, first source, staff.
+Attributes = tuple[str, str, bool]
+NO_ATTRIBUTES: Attributes = ("", "", False)
+
+
 @dataclass
 class Raw:
     """A visitor's rows, as the refresh reads them."""
 
     exposures: list[tuple[Any, ...]] = field(default_factory=list)
     conversions: list[tuple[Any, ...]] = field(default_factory=list)
-    country: str = ""
-    source: str = ""
-    staff: bool = False
+    # exposure id -> when it was first clicked
+    clicks: dict[Any, dt.datetime] = field(default_factory=dict)
+    attributes: Attributes = NO_ATTRIBUTES
 
 
 _days_of_quarter_hours: dict[tuple[str, int], int] = {}
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+QUARTER_HOUR = 900_000_000  # microseconds
 
 
-def day_number(moment: dt.datetime) -> int:
-    """The shop-time date of ``moment`` as a proleptic ordinal.
+def micros(moment: dt.datetime) -> int:
+    """Microseconds since the epoch (a naive datetime is read as UTC, as the database does)."""
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    delta = moment - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def day_number(moment: dt.datetime | int) -> int:
+    """The shop-time date of ``moment`` (a datetime, or microseconds since the epoch) as a
+    proleptic ordinal.
 
     Every time zone's offsets, and so its local midnights, fall on whole quarter hours of
     UTC, so the date is looked up once per quarter hour (the refresh reads millions of rows)."""
-    if not (settings.USE_TZ and timezone.is_aware(moment)):
-        return moment.date().toordinal()
-    zone = str(settings.TIME_ZONE)
-    quarter = int(moment.timestamp() // 900)
+    if isinstance(moment, dt.datetime):
+        moment = micros(moment)
+    zone = str(settings.TIME_ZONE) if settings.USE_TZ else "UTC"
+    quarter = moment // QUARTER_HOUR
     day = _days_of_quarter_hours.get((zone, quarter))
     if day is None:
-        local = timezone.localtime(moment, timezone.get_default_timezone())
-        day = _days_of_quarter_hours[(zone, quarter)] = local.date().toordinal()
+        at = EPOCH + dt.timedelta(microseconds=quarter * QUARTER_HOUR)
+        if settings.USE_TZ:
+            at = timezone.localtime(at, timezone.get_default_timezone())
+        day = _days_of_quarter_hours[(zone, quarter)] = at.date().toordinal()
         if len(_days_of_quarter_hours) > 200_000:
             _days_of_quarter_hours.clear()
     return day
+
+
+def entries_as_of(
+    raw: Raw,
+    cutoff: dt.datetime | None,
+    window: dt.timedelta,
+    attributes: Attributes | None = None,
+) -> list[Entry]:
+    """The visitor's entries from the rows created before ``cutoff`` (every row with None),
+    with ``attributes`` (default: the visitor's current ones)."""
+    if cutoff is None:
+        exposures, conversions = raw.exposures, raw.conversions
+        clicked = set(raw.clicks)
+    else:
+        limit = micros(cutoff)
+        exposures = [row for row in raw.exposures if row[7] < limit]
+        conversions = [row for row in raw.conversions if row[3] < limit]
+        clicked = {key for key, at in raw.clicks.items() if at < limit}
+    if not exposures:
+        return []
+    return visitor_entries(
+        Raw(exposures, conversions, {}, attributes or raw.attributes), clicked, window
+    )
+
+
+@dataclass
+class _Shown:
+    """A visitor's days of one kind of exposure (placement, kind, content, segment)."""
+
+    seen: set[int] = field(default_factory=set)
+    clicked: set[int] = field(default_factory=set)
+    converted: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+
+    def into(self, sets: dict[str, set[int]], clicks: bool) -> None:
+        sets[SEEN] |= self.seen
+        for goal, days in self.converted.items():
+            sets[conv(goal)] |= days
+        if clicks and self.clicked:
+            sets[CLICK] |= self.clicked
 
 
 def visitor_entries(raw: Raw, clicked: set[Any], window: dt.timedelta) -> list[Entry]:
     """The visitor's sets of days, per slice and measure (see the module's docstring).
 
     ``raw.exposures`` holds (id, placement, kind, content, label, segment, is_control,
-    created_at); ``raw.conversions`` (kind, goal, revenue, created_at); ``clicked`` the ids
-    of the exposures that were clicked. A visitor shown content of both groups counts in
-    neither: only the days they were shown anything, under ``EXCLUDED``. A conversion is
-    attributed to the exposures strictly before it, within the window."""
-    if raw.staff or not raw.exposures:
+    created_at); ``raw.conversions`` (kind, goal, revenue, created_at); times in
+    microseconds since the epoch; ``clicked`` the ids of the exposures that were clicked. A
+    staff visitor counts nowhere. A visitor shown content of both groups counts in neither:
+    only the days they were shown anything, under ``EXCLUDED``. A conversion is attributed to
+    the exposures strictly before it, within the window."""
+    country, source, staff = raw.attributes
+    if staff or not raw.exposures:
         return []
     if len({row[6] for row in raw.exposures}) > 1:
         days = sorted({day_number(row[7]) for row in raw.exposures})
         return [[EXCLUDED, "", "", False, SEEN, days, 0, ""]]
+    span = int(window.total_seconds() * 1_000_000)
     conversions = sorted(raw.conversions, key=lambda row: row[3])
     times = [row[3] for row in conversions]
     keys_of = [goal_keys(row[0], row[1]) for row in conversions]
-    covers: list[dict[bool, set[int]]] = [{False: set(), True: set()} for _ in conversions]
-    slices: dict[tuple[str, str, str, bool], dict[str, set[int]]] = defaultdict(
-        lambda: defaultdict(set)
-    )
+    covers: list[set[int]] = [set() for _ in conversions]
+    shown: dict[tuple[str, str, str, str], _Shown] = {}
     labels: dict[tuple[str, str], str] = {}
-    for exposure_id, placement, kind, content, label, segment, is_control, at in raw.exposures:
+    is_control = bool(raw.exposures[0][6])
+    for exposure_id, placement, kind, content, label, segment, _group, at in raw.exposures:
         day = day_number(at)
-        first = bisect.bisect_right(times, at)  # an exposure at the conversion's instant: no
-        last = bisect.bisect_right(times, at + window)
-        goals: set[str] = set()
-        for index in range(first, last):
-            goals.update(keys_of[index])
-            covers[index][is_control].add(day)
-        was_clicked = exposure_id in clicked
-        targets = [
-            ("total", "", ""),
-            ("country", raw.country, ""),
-            ("source", raw.source, ""),
-            ("placement", placement, ""),
-        ]
+        group = shown.get((placement, kind, content, segment))
+        if group is None:
+            group = shown[(placement, kind, content, segment)] = _Shown()
+        group.seen.add(day)
+        if times:
+            first = bisect.bisect_right(times, at)  # an exposure at the conversion's instant: no
+            last = bisect.bisect_right(times, at + span)
+            for index in range(first, last):
+                covers[index].add(day)
+                for goal in keys_of[index]:
+                    group.converted[goal].add(day)
+        if exposure_id in clicked:
+            group.clicked.add(day)
+        if label and label > labels.get((placement, content), ""):
+            labels[(placement, content)] = label
+
+    slices: dict[tuple[str, str, str], dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for (placement, kind, content, segment), group in shown.items():
+        group.into(slices[("total", "", "")], False)
+        group.into(slices[("placement", placement, "")], False)
         if not is_control:
-            targets += [("content", placement, content), ("segment", segment, "")]
-            targets.append(("clicks", ANY, ""))
+            group.into(slices[("content", placement, content)], True)
+            group.into(slices[("segment", segment, "")], False)
+            group.into(slices[("clicks", ANY, "")], True)
             if kind == Exposure.RECOMMENDATION:
-                targets.append(("clicks", Exposure.RECOMMENDATION, ""))
-            labels[(placement, content)] = max(label, labels.get((placement, content), ""))
-        for dimension, key, detail in targets:
-            sets = slices[(dimension, key, detail, is_control)]
-            sets[SEEN].add(day)
-            for goal in goals:
-                sets[conv(goal)].add(day)
-            if was_clicked and dimension in ("content", "clicks"):
-                sets[CLICK].add(day)
+                group.into(slices[("clicks", Exposure.RECOMMENDATION, "")], True)
+    everyone = slices[("total", "", "")]
+    slices[("country", country, "")] = everyone
+    slices[("source", source, "")] = everyone
 
     entries: list[Entry] = []
-    for (dimension, key, detail, is_control), sets in slices.items():
+    for (dimension, key, detail), sets in slices.items():
         label = labels.get((key, detail), "") if dimension == "content" else ""
+        measures = dict(sets)
         if dimension == "clicks":
             clicks = sets.get(CLICK, set())
             for measure in [m for m in sets if m.startswith("conv:")]:
                 goal = measure[len("conv:") :]
                 if clicks:
-                    sets[click_among_converted(goal)] = clicks
-                sets[click_or_conv(goal)] = clicks | sets[measure]
-        for measure, days in sets.items():
+                    measures[click_among_converted(goal)] = clicks
+                measures[click_or_conv(goal)] = clicks | sets[measure]
+        for measure, days in measures.items():
             entries.append([dimension, key, detail, is_control, measure, sorted(days), 0, label])
-    reached: dict[tuple[str, bool], set[int]] = defaultdict(set)
+    reached: dict[str, set[int]] = defaultdict(set)
+    attributed: dict[str, list[tuple[int, list[int]]]] = defaultdict(list)
     for (_kind, goal, revenue, _at), keys, cover in zip(conversions, keys_of, covers, strict=True):
+        if not cover:
+            continue
         cents = int((Decimal(revenue or 0) * 100).to_integral_value())
-        for is_control, days in cover.items():
-            if not days:
-                continue
-            reached[(goal, is_control)] |= days
-            for key in keys:
-                entries.append(["orders", key, "", is_control, COVER, sorted(days), cents, ""])
-    for (goal, is_control), days in reached.items():
-        entries.append(["goal", goal, "", is_control, REACHED, sorted(days), 0, ""])
+        days = sorted(cover)
+        reached[goal] |= cover
+        for key in keys:
+            entries.append(["orders", key, "", is_control, COVER, days, cents, ""])
+            attributed[key].append((cents, days))
+    for goal, days_reached in reached.items():
+        entries.append(["goal", goal, "", is_control, REACHED, sorted(days_reached), 0, ""])
+    for key, found in attributed.items():
+        entries.extend(_square_entries(key, is_control, found))
+    return entries
+
+
+def _square_entries(key: str, is_control: bool, found: list[tuple[int, list[int]]]) -> list[Entry]:
+    """Entries whose cells sum, over a period, each visitor's revenue², conversions² and
+    revenue × conversions, counting the conversions attributed to an exposure in the period.
+
+    With y = Σ r_j [j meets the period], y² = Σ r_j² [j meets] + Σ_{j≠k} r_j r_k [both meet],
+    and [both meet] = [j meets] + [k meets] − [j or k meets]: each term is a set of days that
+    meets the period, as the cells count (conversions with the same days are taken together)."""
+    merged: dict[tuple[int, ...], list[int]] = {}
+    for cents, days in found:
+        total = merged.setdefault(tuple(days), [0, 0])
+        total[0] += cents
+        total[1] += 1
+    sets = list(merged.items())
+    entries: list[Entry] = []
+    for days, (cents, count) in sets:
+        entries.append(["orders", key, "", is_control, REVENUE_SQUARES, list(days), cents**2, ""])
+        if count > 1:
+            entries.append(
+                ["orders", key, "", is_control, ORDER_SQUARES, list(days), count**2 - count, ""]
+            )
+            entries.append(
+                ["orders", key, "", is_control, CROSS, list(days), cents * (count - 1), ""]
+            )
+    paired = sets[:MAX_PAIRED]
+    for index, (days_j, (cents_j, count_j)) in enumerate(paired):
+        for days_k, (cents_k, count_k) in paired[index + 1 :]:
+            union = sorted(set(days_j) | set(days_k))
+            for measure, value in (
+                (REVENUE_SQUARES, 2 * cents_j * cents_k),
+                (ORDER_SQUARES, 2 * count_j * count_k),
+                (CROSS, cents_j * count_k + cents_k * count_j),
+            ):
+                if not value:
+                    continue
+                for days, sign in ((list(days_j), 1), (list(days_k), 1), (union, -1)):
+                    entries.append(["orders", key, "", is_control, measure, days, sign * value, ""])
     return entries
 
 
@@ -220,25 +346,87 @@ def add_cells(
     """Add (or with ``sign=-1`` take away) the cells of ``entries`` to ``cells``:
     key -> [n, revenue_cents, label]."""
     for dimension, key, detail, is_control, measure, days, cents, label in entries:
-        prev = 0
-        for day in days:
-            cell = cells.get((dimension, key, detail, is_control, measure, prev, day))
-            if cell is None:
-                cell = cells[(dimension, key, detail, is_control, measure, prev, day)] = [0, 0, ""]
-            cell[0] += sign
-            cell[1] += sign * cents
-            if label > cell[2]:
-                cell[2] = label
-            prev = day
+        _add(cells, (dimension, key, detail, is_control, measure), days, sign, sign * cents, label)
     return cells
 
 
+def _add(
+    cells: dict[CellKey, list[Any]],
+    where: Slice,
+    days: Iterable[int],
+    n: int,
+    cents: int,
+    label: str,
+) -> None:
+    prev = 0
+    for day in days:
+        cell = cells.get((*where, prev, day))
+        if cell is None:
+            cell = cells[(*where, prev, day)] = [0, 0, ""]
+        cell[0] += n
+        cell[1] += cents
+        if label > cell[2]:
+            cell[2] = label
+        prev = day
+
+
+class EntryCounts:
+    """Entries of many visitors, counted before they are turned into cells: most visitors'
+    entries are the same as others' (one day, one placement)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[Any, ...], int] = defaultdict(int)
+
+    def add(self, entries: Iterable[Entry]) -> None:
+        counts = self.counts
+        for dimension, key, detail, is_control, measure, days, cents, label in entries:
+            counts[(dimension, key, detail, is_control, measure, tuple(days), cents, label)] += 1
+
+    def cells(self) -> dict[CellKey, list[Any]]:
+        cells: dict[CellKey, list[Any]] = {}
+        for (
+            dimension,
+            key,
+            detail,
+            is_control,
+            measure,
+            days,
+            cents,
+            label,
+        ), n in self.counts.items():
+            _add(cells, (dimension, key, detail, is_control, measure), days, n, n * cents, label)
+        return cells
+
+
 # Reading the raw rows ---------------------------------------------------------------------
+def window() -> dt.timedelta:
+    return dt.timedelta(days=float(app_settings.ATTRIBUTION_WINDOW_DAYS))
+
+
+def _with_micros(rows: Any, fields: tuple[str, ...]) -> Iterator[tuple[Any, ...]]:
+    """``rows.values_list(*fields, <created_at>)`` with the time in microseconds since the
+    epoch: computed by PostgreSQL (turning millions of timestamps into datetimes costs more
+    than reading them), else converted here."""
+    if connection.vendor == "postgresql":
+        epoch = Func(
+            F("created_at"),
+            template="(EXTRACT(EPOCH FROM %(expressions)s) * 1000000)::bigint",
+            output_field=BigIntegerField(),
+        )
+        yield from rows.annotate(us=epoch).values_list(*fields, "us")
+        return
+    for *row, at in rows.values_list(*fields, "created_at"):
+        yield (*row, micros(at))
+
+
 def load(
-    visitor_ids: list[str] | None = None, id_range: tuple[str, str] | None = None
-) -> dict[str, list[Entry]]:
-    """Entries of the visitors in ``visitor_ids`` or in the (inclusive) ``id_range``."""
-    window = dt.timedelta(days=float(app_settings.ATTRIBUTION_WINDOW_DAYS))
+    visitor_ids: list[str] | None = None,
+    id_range: tuple[str, str] | None = None,
+    before: dt.datetime | None = None,
+) -> dict[str, Raw]:
+    """The rows of the visitors in ``visitor_ids`` or in the (inclusive) ``id_range``, created
+    before ``before`` (all with None), by visitor; only visitors with exposures. Times are
+    microseconds since the epoch."""
 
     def of(field_name: str) -> Q:
         if visitor_ids is not None:
@@ -246,18 +434,21 @@ def load(
         assert id_range is not None
         return Q(**{f"{field_name}__gte": id_range[0], f"{field_name}__lte": id_range[1]})
 
+    def dated(rows: Any) -> Any:
+        return (
+            rows.filter(created_at__lt=before).order_by() if before is not None else rows.order_by()
+        )
+
     raws: dict[str, Raw] = defaultdict(Raw)
-    exposure_rows = (
-        Exposure.objects.filter(of("visitor_id")).order_by().values_list(*EXPOSURE_FIELDS)
-    )
-    for visitor_id, *row in exposure_rows:
+    for visitor_id, *row in _with_micros(
+        dated(Exposure.objects.filter(of("visitor_id"))), EXPOSURE_FIELDS[:-1]
+    ):
         raws[visitor_id].exposures.append(tuple(row))
     if not raws:
         return {}
-    conversion_rows = (
-        Conversion.objects.filter(of("visitor_id"))
-        .order_by()
-        .values_list("visitor_id", "kind", "goal", "revenue", "created_at")
+    conversion_rows = _with_micros(
+        dated(Conversion.objects.filter(of("visitor_id"))),
+        ("visitor_id", "kind", "goal", "revenue"),
     )
     for visitor_id, *row in conversion_rows:
         if visitor_id in raws:
@@ -269,23 +460,33 @@ def load(
     )
     for visitor_id, country, source, is_staff, is_superuser in visitor_rows:
         if visitor_id in raws:
-            raw = raws[visitor_id]
-            raw.country, raw.source, raw.staff = country, source, bool(is_staff or is_superuser)
-    # By the exposures' ids (an index), not by a join on their visitors (a scan of events).
-    shown = [row[0] for raw in raws.values() for row in raw.exposures]
-    clicked: set[Any] = set()
-    for start in range(0, len(shown), 5000):
-        clicked.update(
-            Event.objects.filter(exposure_id__in=shown[start : start + 5000], kind=Event.CLICK)
-            .order_by()
-            .values_list("exposure_id", flat=True)
-        )
-    return {visitor_id: visitor_entries(raw, clicked, window) for visitor_id, raw in raws.items()}
+            raws[visitor_id].attributes = (country, source, bool(is_staff or is_superuser))
+    owner = {row[0]: raw for raw in raws.values() for row in raw.exposures}
+    if id_range is not None:
+        # A range of visitors: one join, which reads the clicks once.
+        batches = [dated(Event.objects.filter(of("exposure__visitor_id"), kind=Event.CLICK))]
+    else:
+        # A few visitors: by the exposures' ids (an index), not by a join (a scan of events).
+        shown = list(owner)
+        batches = [
+            dated(
+                Event.objects.filter(exposure_id__in=shown[start : start + 5000], kind=Event.CLICK)
+            )
+            for start in range(0, len(shown), 5000)
+        ]
+    for clicks in batches:
+        for exposure_id, at in _with_micros(clicks, ("exposure_id",)):
+            found = owner.get(exposure_id)
+            if found is not None and (
+                exposure_id not in found.clicks or at < found.clicks[exposure_id]
+            ):
+                found.clicks[exposure_id] = at
+    return dict(raws)
 
 
 def touched_since(since: dt.datetime) -> set[str]:
-    """Visitors with exposures, conversions or clicks since ``since``, or whose row (country,
-    source, account) may have been written since."""
+    """Visitors with exposures, conversions or clicks created since ``since``, whose row
+    (country, source, account) may have been written since, or whose rows were moved."""
     ids: set[str] = set()
     ids.update(Exposure.objects.filter(created_at__gte=since).values_list("visitor_id", flat=True))
     ids.update(
@@ -302,23 +503,55 @@ def touched_since(since: dt.datetime) -> set[str]:
     return ids
 
 
-def mark_changed(visitor_ids: Iterable[str]) -> None:
-    """Have the next refresh (and any report before it) recompute these visitors, whose rows
-    were moved to another visitor or deleted whatever their dates."""
-    ReportVisitorState.objects.bulk_create(
-        [ReportVisitorState(visitor_id=visitor_id, dirty=True) for visitor_id in set(visitor_ids)],
-        update_conflicts=True,
-        unique_fields=["visitor_id"],
-        update_fields=["dirty"],
-    )
+@dataclass
+class Held:
+    """What the cells hold of a visitor: the attributes they were computed with, or, after the
+    visitor's rows were moved or deleted, the entries themselves."""
+
+    attributes: Attributes
+    pending: list[Entry] | None = None
 
 
-def _stored(visitor_ids: list[str]) -> dict[str, tuple[list[Entry], bool]]:
-    """visitor id -> (entries, marked changed)."""
+def _held(visitor_ids: list[str]) -> dict[str, Held]:
     rows = ReportVisitorState.objects.filter(visitor_id__in=visitor_ids).values_list(
-        "visitor_id", "data", "dirty"
+        "visitor_id", "country", "source", "staff", "dirty", "pending"
     )
-    return {visitor_id: (data.get("entries", []), dirty) for visitor_id, data, dirty in rows}
+    return {
+        visitor_id: Held((country, source, staff), pending if dirty else None)
+        for visitor_id, country, source, staff, dirty, pending in rows
+    }
+
+
+def _cutoff() -> dt.datetime | None:
+    """The instant before which the cells hold every row (also while a rebuild is going on)."""
+    rollup = ReportRollup.objects.filter(pk=1).first()
+    if rollup is None:
+        return None
+    if rollup.rolled_up_to is not None:
+        return rollup.rolled_up_to
+    if rollup.build:
+        return dt.datetime.fromisoformat(rollup.build["cutoff"])
+    return None
+
+
+def mark_changed(visitor_ids: Iterable[str]) -> None:
+    """Call before these visitors' rows are moved to another visitor or deleted: keeps what the
+    cells hold of them, for the next refresh (and any report before it) to take away."""
+    cutoff = _cutoff()
+    if cutoff is None:
+        return
+    ids = sorted(set(visitor_ids))
+    held = _held(ids)
+    keep = [
+        visitor_id for visitor_id in ids if visitor_id in held and held[visitor_id].pending is None
+    ]
+    if not keep:
+        return
+    raws = load(visitor_ids=keep, before=cutoff)
+    for visitor_id in keep:
+        raw = raws.get(visitor_id, Raw())
+        pending = entries_as_of(raw, None, window(), held[visitor_id].attributes)
+        ReportVisitorState.objects.filter(visitor_id=visitor_id).update(dirty=True, pending=pending)
 
 
 def _chunks(items: list[str], size: int = BATCH_SIZE) -> Iterator[list[str]]:
@@ -326,22 +559,46 @@ def _chunks(items: list[str], size: int = BATCH_SIZE) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def changes(visitor_ids: Iterable[str]) -> tuple[dict[CellKey, list[Any]], dict[str, list[Entry]]]:
-    """The cells to add for these visitors' activity not rolled up yet, and their new entries."""
-    delta: dict[CellKey, list[Any]] = {}
-    fresh: dict[str, list[Entry]] = {}
+@dataclass
+class Changes:
+    """What a set of visitors' rows since the cutoff change: the cells to add, and each
+    visitor's new state (None: nothing held any more)."""
+
+    delta: dict[CellKey, list[Any]] = field(default_factory=dict)
+    states: dict[str, Held | None] = field(default_factory=dict)
+    changed: int = 0  # visitors whose part of the cells changed
+
+
+def changes(
+    visitor_ids: Iterable[str], since: dt.datetime, until: dt.datetime | None = None
+) -> Changes:
+    """The cells to add for these visitors: what their rows created before ``until`` give
+    (every row with None), less what the cells hold of them (their rows before ``since``)."""
+    found = Changes()
+    span = window()
     for batch in _chunks(sorted(visitor_ids)):
-        new = load(visitor_ids=batch)
-        old = _stored(batch)
+        raws = load(visitor_ids=batch)
+        held = _held(batch)
         for visitor_id in batch:
-            before, dirty = old.get(visitor_id, ([], False))
-            after = new.get(visitor_id, [])
-            if before == after and not dirty:
-                continue
-            add_cells(delta, before, -1)
-            add_cells(delta, after, 1)
-            fresh[visitor_id] = after
-    return delta, fresh
+            raw = raws.get(visitor_id, Raw())
+            state = held.get(visitor_id)
+            if state is None:
+                before: list[Entry] = []
+            elif state.pending is not None:
+                before = state.pending
+            else:
+                before = entries_as_of(raw, since, span, state.attributes)
+            after = entries_as_of(raw, until, span)
+            if before != after:
+                found.changed += 1
+                add_cells(found.delta, before, -1)
+                add_cells(found.delta, after, 1)
+            if not after:
+                if state is not None:
+                    found.states[visitor_id] = None
+            elif state is None or state.pending is not None or state.attributes != raw.attributes:
+                found.states[visitor_id] = Held(raw.attributes)
+    return found
 
 
 # Refreshing -------------------------------------------------------------------------------
@@ -357,130 +614,136 @@ def status() -> ReportRollup | None:
     return rollup
 
 
-def refresh(*, full: bool = False) -> dict[str, Any]:
-    """Bring the roll-ups up to now: the visitors with activity since the last refresh, or
-    everyone (``full``, or when the settings they were built with changed). Returns what was
-    done. Runs in one transaction; a second refresh waits for the first."""
+def refresh(
+    *,
+    full: bool = False,
+    part: int | None = None,
+    build: str | None = None,
+    processes: int | None = None,
+) -> dict[str, Any]:
+    """Bring the roll-ups up to now: the visitors with rows since the last refresh; or
+    everyone (``full``, or when the settings they were built with changed), in parts that
+    Celery workers take when there are any, or ``processes`` processes of this machine (see
+    :mod:`.rollup_build`); or, with ``part`` and ``build``, one part of a rebuild. Returns
+    what was done. A second refresh waits for the first."""
+    from . import rollup_build
+
+    if part is not None:
+        return rollup_build.run_part(str(build), part)
     started = time.monotonic()
     now = timezone.now()
     with transaction.atomic():
         ReportRollup.objects.get_or_create(pk=1)
         rollup = ReportRollup.objects.select_for_update().get(pk=1)
         fingerprint = _settings_fingerprint()
-        rebuild = (
-            full
-            or rollup.rolled_up_to is None
-            or (rollup.window_days, rollup.time_zone) != fingerprint
+        building = rollup.build is not None and tuple(rollup.build["settings"]) == fingerprint
+        rebuild = full or (
+            not building
+            and (
+                rollup.rolled_up_to is None or (rollup.window_days, rollup.time_zone) != fingerprint
+            )
         )
-        if rebuild:
-            visitors = _rebuild()
-            rollup.rebuilt_at = now
-        else:
+        if not rebuild and building:
+            rollup_build.resume_if_stalled(rollup)
+            return rollup_build.progress(rollup)
+        if not rebuild:
             assert rollup.rolled_up_to is not None
-            touched = touched_since(rollup.rolled_up_to - SLACK)
-            delta, fresh = changes(touched)
-            _save_states(fresh)
-            _apply(delta)
-
-            visitors = len(fresh)
-        rollup.rolled_up_to = now
-        rollup.window_days, rollup.time_zone = fingerprint
-        rollup.visitors = ReportVisitorState.objects.count()
-        rollup.last_duration = round(time.monotonic() - started, 3)
-        if rebuild:
-            rollup.rebuild_duration = rollup.last_duration
-        rollup.save()
-    result = {"rebuilt": rebuild, "visitors": visitors, "seconds": rollup.last_duration}
-    logger.info("personalization: report roll-ups refreshed: %s", result)
-    return result
-
-
-def _rebuild() -> int:
-    """Recompute every visitor's entries and every cell, batch by batch of visitor ids."""
-    ReportCell.objects.all()._raw_delete(connection.alias)
-    ReportVisitorState.objects.all()._raw_delete(connection.alias)
-    cells: dict[CellKey, list[Any]] = {}
-    visitors = 0
-    ids = Exposure.objects.order_by("visitor_id").values_list("visitor_id", flat=True).distinct()
-    batch: list[str] = []
-
-    def flush() -> None:
-        nonlocal visitors
-        entries = load(id_range=(batch[0], batch[-1]))
-        for visitor_entries_ in entries.values():
-            add_cells(cells, visitor_entries_)
-        states = [
-            ReportVisitorState(visitor_id=visitor_id, data={"entries": found})
-            for visitor_id, found in entries.items()
-            if found
-        ]
-        ReportVisitorState.objects.bulk_create(states, batch_size=2000)
-        visitors += len(states)
-        batch.clear()
-
-    for visitor_id in ids.iterator(chunk_size=5000):
-        batch.append(visitor_id)
-        if len(batch) >= BATCH_SIZE:
-            flush()
-    if batch:
-        flush()
-    ReportCell.objects.bulk_create(
-        (_cell(key, value) for key, value in cells.items() if value[0] or value[1]),
-        batch_size=5000,
-    )
-    return visitors
+            cutoff = max(now - SLACK, rollup.rolled_up_to)
+            found = changes(touched_since(rollup.rolled_up_to), rollup.rolled_up_to, cutoff)
+            _save_states(found.states)
+            _apply(found.delta)
+            rollup.rolled_up_to = cutoff
+            rollup.visitors = ReportVisitorState.objects.count()
+            rollup.last_duration = round(time.monotonic() - started, 3)
+            rollup.save()
+            result = {"rebuilt": False, "visitors": found.changed, "seconds": rollup.last_duration}
+            logger.info("personalization: report roll-ups refreshed: %s", result)
+            return result
+        plan = rollup_build.start(rollup, now, fingerprint)
+    if processes and processes > 1:
+        return rollup_build.run_here(plan, processes)
+    return rollup_build.dispatch(plan)
 
 
-def _cell(key: CellKey, value: list[Any]) -> ReportCell:
-    dimension, name, detail, is_control, measure, prev_day, day = key
-    return ReportCell(
-        dimension=dimension, key=name, detail=detail, is_control=is_control, measure=measure,
-        prev_day=prev_day, day=day, n=value[0], revenue_cents=value[1], label=value[2],
-    )  # fmt: skip
+def _save_states(states: dict[str, Held | None]) -> None:
+    gone = [visitor_id for visitor_id, held in states.items() if held is None]
+    for batch in _chunks(gone):
+        ReportVisitorState.objects.filter(visitor_id__in=batch).delete()
+    save_states({visitor_id: held.attributes for visitor_id, held in states.items() if held})
 
 
-def _save_states(fresh: dict[str, list[Entry]]) -> None:
-    gone = [visitor_id for visitor_id, entries in fresh.items() if not entries]
-    ReportVisitorState.objects.filter(visitor_id__in=gone).delete()
+def save_states(attributes: dict[str, Attributes]) -> None:
+    """Record the attributes the cells now hold these visitors with (nothing pending)."""
     ReportVisitorState.objects.bulk_create(
         [
-            ReportVisitorState(visitor_id=visitor_id, data={"entries": entries})
-            for visitor_id, entries in fresh.items()
-            if entries
+            ReportVisitorState(visitor_id=visitor_id, country=country, source=source, staff=staff)
+            for visitor_id, (country, source, staff) in attributes.items()
         ],
         update_conflicts=True,
         unique_fields=["visitor_id"],
-        update_fields=["data", "dirty"],
-        batch_size=1000,
+        update_fields=["country", "source", "staff", "dirty", "pending"],
+        batch_size=2000,
     )
+
+
+def cell_rows(delta: dict[CellKey, list[Any]]) -> list[tuple[Any, ...]]:
+    """The non-empty cells, in key order (writers that add to the same cells take their locks
+    in one order)."""
+    return sorted(
+        (*key, value[0], value[1], value[2]) for key, value in delta.items() if value[0] or value[1]
+    )
+
+
+CELL_COLUMNS = ["dimension", "key", "detail", "is_control", "measure", "prev_day", "day", "n",
+                "revenue_cents", "label"]  # fmt: skip
+CELL_TYPES = ["text", "text", "text", "boolean", "text", "integer", "integer", "bigint", "bigint",
+              "text"]  # fmt: skip
+
+
+def insert_rows(table: str, columns: list[str], types: list[str], rows: list[tuple[Any, ...]],
+                suffix: str = "") -> None:  # fmt: skip
+    """INSERT many rows, with ``suffix`` (ON CONFLICT ...). On PostgreSQL a column of values
+    each, sent in binary (no SQL text to build and parse); elsewhere chunks of VALUES."""
+    qn = connection.ops.quote_name
+    names = ", ".join(qn(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%b::{kind}[]" for kind in types)
+            for start in range(0, len(rows), 50_000):
+                chunk = rows[start : start + 50_000]
+                cursor.cursor.execute(  # psycopg's own cursor, for %b
+                    f"INSERT INTO {qn(table)} ({names}) SELECT * FROM unnest({arrays}) {suffix}",
+                    [list(column) for column in zip(*chunk, strict=True)],
+                )
+            return
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        size = max(1, 900 // len(columns))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {qn(table)} ({names}) "
+                f"VALUES {', '.join([placeholders] * len(chunk))} {suffix}",
+                [value for row in chunk for value in row],
+            )
 
 
 def _apply(delta: dict[CellKey, list[Any]]) -> None:
     """Add the delta to the cells with INSERT ... ON CONFLICT DO UPDATE, then drop empty ones."""
-    rows = [(*k, v[0], v[1], v[2]) for k, v in delta.items() if v[0] or v[1]]
+    rows = cell_rows(delta)
     if not rows:
         return
     qn = connection.ops.quote_name
     table = qn(ReportCell._meta.db_table)
-    columns = ["dimension", "key", "detail", "is_control", "measure", "prev_day", "day", "n",
-               "revenue_cents", "label"]  # fmt: skip
-    unique = ", ".join(qn(c) for c in columns[:7])
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(qn(c) for c in columns)}) "
-                f"VALUES {', '.join([placeholders] * len(chunk))} "
-                f"ON CONFLICT ({unique}) DO UPDATE SET "
-                f"{qn('n')} = {table}.{qn('n')} + excluded.{qn('n')}, "
-                f"{qn('revenue_cents')} = {table}.{qn('revenue_cents')} "
-                f"+ excluded.{qn('revenue_cents')}, "
-                f"{qn('label')} = CASE WHEN excluded.{qn('label')} > {table}.{qn('label')} "
-                f"THEN excluded.{qn('label')} ELSE {table}.{qn('label')} END",
-                [value for row in chunk for value in row],
-            )
-        ReportCell.objects.filter(n=0, revenue_cents=0).delete()
+    unique = ", ".join(qn(c) for c in CELL_COLUMNS[:7])
+    upsert = (
+        f"ON CONFLICT ({unique}) DO UPDATE SET "
+        f"{qn('n')} = {table}.{qn('n')} + excluded.{qn('n')}, "
+        f"{qn('revenue_cents')} = {table}.{qn('revenue_cents')} + excluded.{qn('revenue_cents')}, "
+        f"{qn('label')} = CASE WHEN excluded.{qn('label')} > {table}.{qn('label')} "
+        f"THEN excluded.{qn('label')} ELSE {table}.{qn('label')} END"
+    )
+    insert_rows(ReportCell._meta.db_table, CELL_COLUMNS, CELL_TYPES, rows, upsert)
+    ReportCell.objects.filter(n=0, revenue_cents=0).delete()
 
 
 def forget(visitor_ids: Iterable[str]) -> None:
@@ -517,7 +780,7 @@ class Totals:
 
 def measures_for(goal: str) -> list[str]:
     return [SEEN, CLICK, REACHED, COVER, conv(goal), click_among_converted(goal),
-            click_or_conv(goal)]  # fmt: skip
+            click_or_conv(goal), REVENUE_SQUARES, ORDER_SQUARES, CROSS]  # fmt: skip
 
 
 def totals(period: Period, goal: str, rollup: ReportRollup) -> Totals:
@@ -543,8 +806,8 @@ def totals(period: Period, goal: str, rollup: ReportRollup) -> Totals:
     )
     daily = {(day, is_control, measure): total for day, is_control, measure, total in daily_rows}
     assert rollup.rolled_up_to is not None
-    delta, fresh = changes(touched_since(rollup.rolled_up_to - SLACK))
-    for cell, (n, cents, label) in delta.items():
+    live = changes(touched_since(rollup.rolled_up_to), rollup.rolled_up_to)
+    for cell, (n, cents, label) in live.delta.items():
         dimension, key, detail, is_control, measure, prev, day = cell
         if measure not in measures or (dimension == "orders" and key != goal):
             continue
@@ -556,4 +819,4 @@ def totals(period: Period, goal: str, rollup: ReportRollup) -> Totals:
             found[0] += n
             found[1] += cents
             found[2] = max(found[2] or "", label)
-    return Totals(tally, daily, rollup.rolled_up_to, len(fresh))
+    return Totals(tally, daily, rollup.rolled_up_to, live.changed)
