@@ -54,6 +54,7 @@ _NUMBERS: dict[str, tuple[float, float | None]] = {
     "VISITOR_RETENTION_DAYS": (0, None),
     "REPORT_MAX_DAYS": (1, None),
     "REPORT_TIMEOUT_SECONDS": (0, None),
+    "REPORT_RAW_MAX_EXPOSURES": (0, None),
     "REPORT_MIN_VISITORS": (0, None),
     "REPORT_MIN_CONVERSIONS": (0, None),
 }

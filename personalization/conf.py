@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_TIMEOUT_SECONDS": 30,
     "REPORT_MAX_DAYS": 366,
     "REPORT_ROLLUPS": True,
+    # Until the roll-ups are built, the report reads the raw rows when there are at most this
+    # many exposures, and otherwise says it is being prepared.
+    "REPORT_RAW_MAX_EXPOSURES": 100_000,
     "REPORT_MIN_VISITORS": 100,
     "REPORT_MIN_CONVERSIONS": 5,
     # The lift's verdict waits for the planned sample: the visitors each group needs for the

@@ -751,8 +751,31 @@ def test_the_page_says_where_its_figures_come_from(staff, shop, clock):
     clock.shift(120)
     page = staff.get(url(**PERIOD)).content.decode()
     assert "Daily roll-ups refreshed every few minutes" in page
-    assert "(last at Nov. 2, 2026, 11 a.m.)" in page  # 10:00 UTC in Europe/Berlin
+    # refreshed at 10:00 UTC (11:00 in Europe/Berlin): every row up to ten minutes before
+    assert "(holding every row up to Nov. 2, 2026, 10:50 a.m.)" in page
     data = staff.get(url(format="json", **PERIOD)).json()
     assert data["source"] == "rollups"
     assert data["personalized"]["conversion_rate"] == 50.0
     assert data["control"]["revenue"] == "20.00"
+
+
+def test_revenue_intervals_agree_on_the_page_in_the_json_and_the_csv(staff, shop):
+    data = staff.get(url(format="json", **PERIOD)).json()
+    rows = csv_rows(staff.get(url(format="csv", **PERIOD)))
+    body = staff.get(url(**PERIOD)).content.decode()
+    personalized, control = data["personalized"], data["control"]
+    # personalized visitors bought 30 and 50 of 4: revenue per visitor 20, sample sd 24.5
+    assert personalized["revenue_per_visitor"] == "20.00"
+    assert personalized["revenue_per_visitor_ci95"] == ["0.00", "44.00"]
+    headline = {row[1]: row[2:] for row in rows if row[:1] == ["headline"]}
+    assert headline["revenue_per_visitor_ci95_low"] == ["0.00", "0.00"]
+    assert headline["revenue_per_visitor_ci95_high"] == [
+        personalized["revenue_per_visitor_ci95"][1],
+        control["revenue_per_visitor_ci95"][1],
+    ]
+    assert "95%: 0.00 to 44.00" in body
+    lift = data["revenue_per_visitor_lift"]
+    assert lift["relative"] == 3.0  # 20 / 5 - 1
+    index = next(i for i, row in enumerate(rows) if row[:1] == ["revenue_per_visitor_lift"])
+    assert [float(value) for value in rows[index][1:]] == [lift["relative"], *lift["ci95"]]
+    assert "Revenue per visitor: +300.0% for personalization" in body

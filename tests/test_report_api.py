@@ -26,6 +26,8 @@ GROUP_KEYS = {
     "revenue",
     "average_order_value",
     "revenue_per_visitor",
+    "revenue_per_visitor_ci95",
+    "average_order_value_ci95",
 }
 
 
@@ -94,6 +96,8 @@ def test_staff_get_the_report(staff, some_data):
         "revenue": "42.50",
         "average_order_value": "42.50",
         "revenue_per_visitor": "21.25",
+        "revenue_per_visitor_ci95": ["0.00", "62.90"],
+        "average_order_value_ci95": None,  # one order
     }
     assert body["control"]["visitors"] == 1
     assert set(body["lift"]) >= {"relative", "ci95", "p_value"}

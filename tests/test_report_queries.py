@@ -91,6 +91,18 @@ def report(start: str, end: str, goal_name: str = "purchase") -> dict:
     return result
 
 
+class Headline(dict):
+    """A group's contract figures; compared without the intervals, which tests of their own
+    check."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, dict):
+            return NotImplemented
+        return dict(self) == {k: v for k, v in other.items() if not k.endswith("_ci95")}
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def headline(
     visitors: int,
     converted: int,
@@ -100,15 +112,17 @@ def headline(
     aov: str,
     rpv: str,
 ) -> dict:
-    return {
-        "visitors": visitors,
-        "converted_visitors": converted,
-        "conversion_rate": rate,
-        "orders": orders,
-        "revenue": revenue,
-        "average_order_value": aov,
-        "revenue_per_visitor": rpv,
-    }
+    return Headline(
+        {
+            "visitors": visitors,
+            "converted_visitors": converted,
+            "conversion_rate": rate,
+            "orders": orders,
+            "revenue": revenue,
+            "average_order_value": aov,
+            "revenue_per_visitor": rpv,
+        }
+    )
 
 
 # The contract's example: 1,000 personalized visitors, 50 converted; 110 control, 3 converted.
@@ -221,11 +235,12 @@ def test_the_number_of_queries_does_not_grow_with_the_data(
         pytest.skip("the roll-ups' own tests count their queries")
     from personalization.reports.queries import ensure_statistics
 
-    # Twelve queries, plus the savepoint around them, plus looking for roll-ups, plus (on
-    # PostgreSQL) turning JIT off, setting the time limit and looking for tables to analyse
-    # (none: earlier tests may have left some, which this analyses first).
+    # Twelve queries, plus the savepoint around them, plus looking for roll-ups and counting
+    # the exposures up to REPORT_RAW_MAX_EXPOSURES (there are none yet), plus (on PostgreSQL)
+    # turning JIT off, setting the time limit and looking for tables to analyse (none:
+    # earlier tests may have left some, which this analyses first).
     ensure_statistics()
-    expected = 12 + 2 + 1 + 3 * (connection.vendor == "postgresql")
+    expected = 12 + 2 + 2 + 3 * (connection.vendor == "postgresql")
     with django_assert_num_queries(expected):
         report("2026-11-01", "2026-11-30")
     Exposure.objects.all().delete()
@@ -771,3 +786,33 @@ def test_tables_filled_since_their_statistics_are_analysed_before_the_raw_rows_a
         cursor.execute("SELECT pg_stat_force_next_flush()")  # what the table went through
     assert report("2026-11-01", "2026-11-30")["personalized"]["visitors"] == 3000
     assert estimated_rows() == 3000
+
+
+def test_revenue_per_visitor_and_order_value_have_intervals_over_visitors():
+    """A visitor's orders are summed before they are squared (their orders are not
+    independent units), and an order counts in a period when an exposure of the period is
+    attributed to it."""
+    exposures = [exposure("a", utc(2)), exposure("a", utc(10)), exposure("b", utc(2))]
+    exposures += [exposure("c", utc(2)), control("k", utc(2)), control("k2", utc(3))]
+    Exposure.objects.bulk_create(exposures)
+    Conversion.objects.bulk_create(
+        [
+            order("a", utc(2, 18), "10.00"),  # follows a's exposure of the 2nd
+            order("a", utc(10, 18), "30.00"),  # follows a's exposure of the 10th only
+            order("b", utc(2, 18), "20.00"),
+            order("k", utc(2, 18), "5.00"),
+        ]
+    )
+    whole = report("2026-11-01", "2026-11-30")["personalized"]
+    # y = 40, 20, 0: mean 20, sample variance 400, standard error 11.547
+    assert whole["revenue_per_visitor"] == "20.00"
+    assert whole["revenue_per_visitor_ci95"] == ["0.00", "42.63"]
+    # orders 2, 1, 0 and revenue 40, 20, 0: AOV 20, with the delta method's variance 0
+    assert whole["average_order_value_ci95"] == ["20.00", "20.00"]
+    later = report("2026-11-10", "2026-11-30")["personalized"]
+    assert (later["visitors"], later["orders"], later["revenue"]) == (1, 1, "30.00")
+    assert later["revenue_per_visitor_ci95"] is None  # one visitor
+    result = report("2026-11-01", "2026-11-30")
+    lift = result["revenue_per_visitor_lift"]
+    assert lift["relative"] == pytest.approx(20.00 / 2.50 - 1)
+    assert lift["ci95"][0] < lift["relative"] < lift["ci95"][1]

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from ..models import Conversion
 from ..reports.parameters import ParameterError, check_characters, check_goal
 from ..reports.period import PeriodError, parse_period
-from ..reports.queries import PURCHASE, ReportTimeout, build_report
+from ..reports.queries import PURCHASE, ReportPreparing, ReportTimeout, build_report
 from .schema import OBJECT, report_parameters, schema_for
 
 MAX_GOAL_LENGTH = Conversion._meta.get_field("goal").max_length
@@ -66,3 +66,9 @@ class ReportView(APIView):
         except ReportTimeout:
             detail = _("This report takes too long to compute; choose a shorter period.")
             return Response({"detail": detail}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        except ReportPreparing as preparing:
+            return Response(
+                {"detail": preparing.message(), "preparing": True},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(preparing.retry_after)},
+            )

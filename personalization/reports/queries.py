@@ -43,16 +43,17 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import Conversion, Event, Exposure, Visitor
+from ..models import Conversion, Event, Exposure, ReportRollup, Visitor
 from . import rollups, stats
 from .period import Period
 
@@ -72,12 +73,52 @@ class ReportTimeout(Exception):
     """The report took longer than REPORT_TIMEOUT_SECONDS and was cancelled."""
 
 
+class ReportPreparing(Exception):
+    """The roll-ups the report needs are being built, and the raw rows are too many to read
+    meanwhile. ``progress`` is the parts done ("3/25"), or empty while the build starts."""
+
+    retry_after = 30  # seconds, for the Retry-After header
+
+    def __init__(self, progress: str = "") -> None:
+        super().__init__(progress)
+        self.progress = progress
+
+    def message(self) -> str:
+        """What staff read meanwhile."""
+        from django.utils.translation import gettext as _
+
+        if self.progress:
+            return _(
+                "The report is being prepared: its daily roll-ups are being built from every "
+                "exposure (%(progress)s parts done). Try again in a minute or two."
+            ) % {"progress": self.progress}
+        return _(
+            "The report is being prepared: its daily roll-ups are being built from every "
+            "exposure. Try again in a minute or two."
+        )
+
+
 def build_report(period: Period, goal: str = PURCHASE) -> dict[str, Any]:
     """The report for ``period`` and ``goal`` as the JSON-ready dict of the contract.
 
-    Raises ReportTimeout when PostgreSQL cancels it after REPORT_TIMEOUT_SECONDS."""
+    From the roll-ups when they serve the current settings. When they do not (a new install,
+    a changed attribution window), their build is asked for, and meanwhile the report reads
+    the raw rows if there are at most REPORT_RAW_MAX_EXPOSURES exposures, else raises
+    ReportPreparing: reading millions of raw rows would take minutes. Raises ReportTimeout
+    when PostgreSQL cancels it after REPORT_TIMEOUT_SECONDS."""
+    rollup = rollups.status() if app_settings.REPORT_ROLLUPS else None
+    if app_settings.REPORT_ROLLUPS and rollup is None:
+        from .. import jobs
+        from .rollup_build import status_text
+
+        jobs.enqueue("rollups", dedupe_seconds=300)
+        limit = int(app_settings.REPORT_RAW_MAX_EXPOSURES)
+        if Exposure.objects.order_by()[: limit + 1].count() > limit:
+            raise ReportPreparing(status_text(ReportRollup.objects.filter(pk=1).first()))
     try:
         with analytic_session():
+            if rollup is not None:
+                return _from_rollups(period, goal, rollup)
             return _build_report(period, goal)
     except OperationalError as exc:
         if "statement timeout" in str(exc):
@@ -101,9 +142,6 @@ def analytic_session() -> Iterator[None]:
 
 
 def _build_report(period: Period, goal: str) -> dict[str, Any]:
-    rollup = rollups.status() if app_settings.REPORT_ROLLUPS else None
-    if rollup is not None:
-        return _from_rollups(period, goal, rollup)
     ensure_statistics()
     window = dt.timedelta(days=app_settings.ATTRIBUTION_WINDOW_DAYS)
     everyone = population(period)
@@ -189,9 +227,14 @@ def _from_rollups(period: Period, goal: str, rollup: Any) -> dict[str, Any]:
             for is_control in (False, True)
         },
         orders={
-            is_control: (
+            is_control: Revenue(
                 found.n("orders", goal, is_control, rollups.COVER),
                 Decimal(found.cents("orders", goal, is_control, rollups.COVER)) / 100,
+                found.cents("orders", goal, is_control, rollups.REVENUE_SQUARES),
+                found.n("orders", goal, is_control, rollups.COVER)
+                + found.cents("orders", goal, is_control, rollups.ORDER_SQUARES),
+                found.cents("orders", goal, is_control, rollups.COVER)
+                + found.cents("orders", goal, is_control, rollups.CROSS),
             )
             for is_control in (False, True)
         },
@@ -218,7 +261,7 @@ def assemble(
     goal: str,
     *,
     visitors: dict[bool, tuple[int, int]],
-    orders: dict[bool, tuple[int, Decimal]],
+    orders: dict[bool, Revenue],
     placements: Counts,
     contents: list[dict[str, Any]],
     segments: Counts,
@@ -243,8 +286,16 @@ def assemble(
         "attribution_window_days": app_settings.ATTRIBUTION_WINDOW_DAYS,
         "generated_at": timezone.now().isoformat(),
         **source,
-        "personalized": _group(p_n, p_conv, *orders[False]),
-        "control": _group(c_n, c_conv, *orders[True]),
+        "personalized": _group(p_n, p_conv, orders[False]),
+        "control": _group(c_n, c_conv, orders[True]),
+        "revenue_per_visitor_lift": stats.mean_lift(
+            p_n,
+            float(orders[False].revenue * 100),
+            orders[False].revenue_squares,
+            c_n,
+            float(orders[True].revenue * 100),
+            orders[True].revenue_squares,
+        ),
         "lift": lift,
         "verdict": lift["verdict"],
         "probability_better": lift["probability_better"],
@@ -422,21 +473,52 @@ def group_orders(
     conversions: QuerySet[Conversion],
     window: dt.timedelta,
     period: Period,
-) -> dict[bool, tuple[int, Decimal]]:
-    """is_control -> (attributed conversions, their revenue). One query."""
-    totals = attributed_conversions(exposures, conversions, window, period).aggregate(
-        personalized_orders=Count("pk", filter=Q(personalized=True)),
-        personalized_revenue=Sum("revenue", filter=Q(personalized=True)),
-        control_orders=Count("pk", filter=Q(control=True)),
-        control_revenue=Sum("revenue", filter=Q(control=True)),
+) -> dict[bool, Revenue]:
+    """is_control -> attributed conversions, their revenue, and the per-visitor sums of
+    squares. One query; the raw rows are read for small shops only, a row a conversion."""
+    sums: dict[bool, dict[str, list[int]]] = {False: defaultdict(lambda: [0, 0]),
+                                              True: defaultdict(lambda: [0, 0])}  # fmt: skip
+    rows = attributed_conversions(exposures, conversions, window, period).values_list(
+        "visitor_id", "revenue", "personalized", "control"
     )
-    return {
-        False: (totals["personalized_orders"], totals["personalized_revenue"] or Decimal(0)),
-        True: (totals["control_orders"], totals["control_revenue"] or Decimal(0)),
-    }
+    for visitor_id, revenue, personalized, control in rows:
+        cents = int((Decimal(revenue or 0) * 100).to_integral_value())
+        for is_control, attributed in ((False, personalized), (True, control)):
+            if attributed:
+                found = sums[is_control][visitor_id]
+                found[0] += cents
+                found[1] += 1
+    result = {}
+    for is_control, visitors in sums.items():
+        result[is_control] = Revenue(
+            orders=sum(count for _, count in visitors.values()),
+            revenue=Decimal(sum(cents for cents, _ in visitors.values())) / 100,
+            revenue_squares=sum(cents * cents for cents, _ in visitors.values()),
+            order_squares=sum(count * count for _, count in visitors.values()),
+            cross=sum(cents * count for cents, count in visitors.values()),
+        )
+    return result
 
 
-def _group(visitors: int, converted: int, orders: int, revenue: Decimal) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Revenue:
+    """A group's attributed conversions and revenue, with the per-visitor sums the intervals
+    need: Σ revenue², Σ conversions² and Σ revenue × conversions over its visitors (in cents)."""
+
+    orders: int
+    revenue: Decimal
+    revenue_squares: int = 0
+    order_squares: int = 0
+    cross: int = 0
+
+
+def _group(visitors: int, converted: int, found: Revenue) -> dict[str, Any]:
+    orders, revenue = found.orders, found.revenue
+    cents = float(revenue * 100)
+    per_visitor = stats.mean_interval(visitors, cents, found.revenue_squares)
+    per_order = stats.ratio_interval(
+        visitors, cents, orders, found.revenue_squares, found.order_squares, found.cross
+    )
     return {
         "visitors": visitors,
         "converted_visitors": converted,
@@ -445,7 +527,16 @@ def _group(visitors: int, converted: int, orders: int, revenue: Decimal) -> dict
         "revenue": _money(revenue),
         "average_order_value": _money(revenue / orders if orders else Decimal(0)),
         "revenue_per_visitor": _money(revenue / visitors if visitors else Decimal(0)),
+        "revenue_per_visitor_ci95": _money_interval(per_visitor),
+        "average_order_value_ci95": _money_interval(per_order) if orders > 1 else None,
     }
+
+
+def _money_interval(interval: list[float] | None) -> list[str] | None:
+    """An interval in cents as amounts, never below zero."""
+    if interval is None:
+        return None
+    return [_money(Decimal(max(0.0, bound)) / 100) for bound in interval]
 
 
 def _money(amount: Decimal) -> str:

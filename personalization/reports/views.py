@@ -25,7 +25,7 @@ from ..models.measurement import Report
 from . import charts, stats
 from .parameters import ParameterError, check_characters, check_goal
 from .period import Period, PeriodError, parse_period
-from .queries import ANY_GOAL, ReportTimeout, build_report
+from .queries import ANY_GOAL, ReportPreparing, ReportTimeout, build_report
 from .queries import PURCHASE as PURCHASE_GOAL
 
 TEMPLATE = "admin/personalization/report.html"
@@ -78,6 +78,12 @@ def report_view(
     except ReportTimeout:
         message = _("This report takes too long to compute; choose a shorter period.")
         return _error(request, site, model_admin, message, output, status=503, goal=goal)
+    except ReportPreparing as preparing:
+        response = _error(
+            request, site, model_admin, preparing.message(), output, status=503, goal=goal
+        )
+        response["Retry-After"] = str(preparing.retry_after)
+        return response
     if output == "json":
         return JsonResponse(report)
     if output == "csv":
@@ -157,6 +163,7 @@ def _page_context(
         report=report,
         rolled_up_to=_rolled_up_to(report.get("rolled_up_to")),
         headline=_headline(personalized, control),
+        revenue_lift_sentence=_revenue_lift_sentence(report.get("revenue_per_visitor_lift")),
         verdict=verdict,
         lift=_lift(lift, verdict),
         fixed=fixed if view == "fixed" else None,
@@ -316,6 +323,10 @@ HEADLINE: Sequence[tuple[str, str, Any]] = (
 )
 
 
+# Figures shown with their 95% interval under them.
+WITH_INTERVAL = ("average_order_value", "revenue_per_visitor")
+
+
 def _headline(personalized: Mapping[str, Any], control: Mapping[str, Any]) -> list[dict[str, str]]:
     return [
         {
@@ -323,9 +334,37 @@ def _headline(personalized: Mapping[str, Any], control: Mapping[str, Any]) -> li
             "label": _(label),
             "personalized": show(personalized.get(key)),
             "control": show(control.get(key)),
+            "personalized_ci": _money_interval(personalized.get(f"{key}_ci95")),
+            "control_ci": _money_interval(control.get(f"{key}_ci95")),
         }
         for key, label, show in HEADLINE
     ]
+
+
+def _money_interval(ci95: Any) -> str:
+    if bounds := _interval(ci95):
+        return _("95%%: %(low)s to %(high)s") % {
+            "low": _money(bounds[0]),
+            "high": _money(bounds[1]),
+        }
+    return ""
+
+
+def _revenue_lift_sentence(lift: Mapping[str, Any] | None) -> str:
+    """The revenue-per-visitor lift in words, with its single-look interval."""
+    interval = _interval((lift or {}).get("ci95"))
+    if not lift or lift.get("relative") is None or interval is None:
+        return ""
+    return _(
+        "Revenue per visitor: %(relative)s for personalization (95%% interval %(low)s to "
+        "%(high)s, delta method, visitors as units). A single-look interval: revenue is "
+        "heavy-tailed, so read it beside the conversion lift, which stays valid however often "
+        "the report is read."
+    ) % {
+        "relative": _signed_percent(float(lift["relative"])),
+        "low": _signed_percent(interval[0]),
+        "high": _signed_percent(interval[1]),
+    }
 
 
 def _signed_percent(fraction: float) -> str:
@@ -669,6 +708,18 @@ def report_rows(report: Mapping[str, Any]) -> Iterable[list[Any]]:
         if key in MONEY:
             values = [_number(value) for value in values]
         yield ["headline", key, *values]
+    for key in WITH_INTERVAL:
+        lows_highs = [_pair(group.get(f"{key}_ci95")) for group in (personalized, control)]
+        for index, end in enumerate(("low", "high")):
+            yield ["headline", f"{key}_ci95_{end}", *(_number(pair[index]) for pair in lows_highs)]
+    yield []
+    revenue_lift = report.get("revenue_per_visitor_lift") or {}
+    yield ["section", "relative", "ci95_low", "ci95_high"]
+    yield [
+        "revenue_per_visitor_lift",
+        revenue_lift.get("relative"),
+        *_pair(revenue_lift.get("ci95")),
+    ]
     yield []
     lift = report.get("lift") or {}
     fixed = lift.get("fixed_horizon") or {}
