@@ -142,9 +142,10 @@ class Raw:
     attributes: Attributes = NO_ATTRIBUTES
 
 
-_days_of_quarter_hours: dict[tuple[str, int], int] = {}
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 QUARTER_HOUR = 900_000_000  # microseconds
+# time zone -> quarter hour (since the epoch) -> its shop-time date, as a proleptic ordinal
+_days_by_zone: dict[str, dict[int, int]] = {}
 
 
 def micros(moment: dt.datetime) -> int:
@@ -155,25 +156,36 @@ def micros(moment: dt.datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def day_number(moment: dt.datetime | int) -> int:
-    """The shop-time date of ``moment`` (a datetime, or microseconds since the epoch) as a
-    proleptic ordinal.
+def _days() -> tuple[dict[int, int], Any]:
+    """The quarter-hour -> date table of the shop's time zone, and how to fill it.
 
     Every time zone's offsets, and so its local midnights, fall on whole quarter hours of
-    UTC, so the date is looked up once per quarter hour (the refresh reads millions of rows)."""
+    UTC, so a date is computed once per quarter hour (a refresh reads millions of rows)."""
+    zone = str(settings.TIME_ZONE) if settings.USE_TZ else "UTC"
+    days = _days_by_zone.get(zone)
+    if days is None or len(days) > 200_000:
+        days = _days_by_zone[zone] = {}
+    use_tz = settings.USE_TZ
+
+    def compute(quarter: int) -> int:
+        at = EPOCH + dt.timedelta(microseconds=quarter * QUARTER_HOUR)
+        if use_tz:
+            at = timezone.localtime(at, timezone.get_default_timezone())
+        day = days[quarter] = at.date().toordinal()
+        return day
+
+    return days, compute
+
+
+def day_number(moment: dt.datetime | int) -> int:
+    """The shop-time date of ``moment`` (a datetime, or microseconds since the epoch) as a
+    proleptic ordinal."""
     if isinstance(moment, dt.datetime):
         moment = micros(moment)
-    zone = str(settings.TIME_ZONE) if settings.USE_TZ else "UTC"
+    days, compute = _days()
     quarter = moment // QUARTER_HOUR
-    day = _days_of_quarter_hours.get((zone, quarter))
-    if day is None:
-        at = EPOCH + dt.timedelta(microseconds=quarter * QUARTER_HOUR)
-        if settings.USE_TZ:
-            at = timezone.localtime(at, timezone.get_default_timezone())
-        day = _days_of_quarter_hours[(zone, quarter)] = at.date().toordinal()
-        if len(_days_of_quarter_hours) > 200_000:
-            _days_of_quarter_hours.clear()
-    return day
+    day = days.get(quarter)
+    return day if day is not None else compute(quarter)
 
 
 def entries_as_of(
@@ -199,20 +211,8 @@ def entries_as_of(
     )
 
 
-@dataclass
-class _Shown:
-    """A visitor's days of one kind of exposure (placement, kind, content, segment)."""
-
-    seen: set[int] = field(default_factory=set)
-    clicked: set[int] = field(default_factory=set)
-    converted: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-
-    def into(self, sets: dict[str, set[int]], clicks: bool) -> None:
-        sets[SEEN] |= self.seen
-        for goal, days in self.converted.items():
-            sets[conv(goal)] |= days
-        if clicks and self.clicked:
-            sets[CLICK] |= self.clicked
+def _union(sets: list[set[int]]) -> set[int]:
+    return sets[0] if len(sets) == 1 else set().union(*sets)
 
 
 def visitor_entries(raw: Raw, clicked: set[Any], window: dt.timedelta) -> list[Entry]:
@@ -225,64 +225,93 @@ def visitor_entries(raw: Raw, clicked: set[Any], window: dt.timedelta) -> list[E
     only the days they were shown anything, under ``EXCLUDED``. A conversion is attributed to
     the exposures strictly before it, within the window."""
     country, source, staff = raw.attributes
-    if staff or not raw.exposures:
+    exposures = raw.exposures
+    if staff or not exposures:
         return []
-    if len({row[6] for row in raw.exposures}) > 1:
-        days = sorted({day_number(row[7]) for row in raw.exposures})
-        return [[EXCLUDED, "", "", False, SEEN, days, 0, ""]]
+    days_of, compute = _days()
+    is_control = bool(exposures[0][6])
+    if any(bool(row[6]) != is_control for row in exposures):
+        found = set()
+        for row in exposures:
+            quarter = row[7] // QUARTER_HOUR
+            found.add(days_of.get(quarter) or compute(quarter))
+        return [[EXCLUDED, "", "", False, SEEN, sorted(found), 0, ""]]
     span = int(window.total_seconds() * 1_000_000)
-    conversions = sorted(raw.conversions, key=lambda row: row[3])
+    conversions = sorted(raw.conversions, key=lambda row: row[3]) if raw.conversions else []
     times = [row[3] for row in conversions]
     keys_of = [goal_keys(row[0], row[1]) for row in conversions]
     covers: list[set[int]] = [set() for _ in conversions]
-    shown: dict[tuple[str, str, str, str], _Shown] = {}
+    # (placement, kind, content, segment) -> [days seen, days clicked, goal -> days converted]
+    shown: dict[tuple[str, str, str, str], list[Any]] = {}
     labels: dict[tuple[str, str], str] = {}
-    is_control = bool(raw.exposures[0][6])
-    for exposure_id, placement, kind, content, label, segment, _group, at in raw.exposures:
-        day = day_number(at)
+    bisect_right = bisect.bisect_right
+    for exposure_id, placement, kind, content, label, segment, _group, at in exposures:
+        quarter = at // QUARTER_HOUR
+        day = days_of.get(quarter)
+        if day is None:
+            day = compute(quarter)
         group = shown.get((placement, kind, content, segment))
         if group is None:
-            group = shown[(placement, kind, content, segment)] = _Shown()
-        group.seen.add(day)
+            group = shown[(placement, kind, content, segment)] = [set(), set(), {}]
+        group[0].add(day)
         if times:
-            first = bisect.bisect_right(times, at)  # an exposure at the conversion's instant: no
-            last = bisect.bisect_right(times, at + span)
-            for index in range(first, last):
-                covers[index].add(day)
+            for index in range(bisect_right(times, at), bisect_right(times, at + span)):
+                covers[index].add(day)  # strictly after the exposure, within the window
                 for goal in keys_of[index]:
-                    group.converted[goal].add(day)
-        if exposure_id in clicked:
-            group.clicked.add(day)
-        if label and label > labels.get((placement, content), ""):
+                    converted = group[2].get(goal)
+                    if converted is None:
+                        converted = group[2][goal] = set()
+                    converted.add(day)
+        if clicked and exposure_id in clicked:
+            group[1].add(day)
+        if label and not is_control and label > labels.get((placement, content), ""):
             labels[(placement, content)] = label
 
-    slices: dict[tuple[str, str, str], dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    # slice -> the groups of exposures it takes its days from
+    members: dict[tuple[str, str, str], list[list[Any]]] = {}
     for (placement, kind, content, segment), group in shown.items():
-        group.into(slices[("total", "", "")], False)
-        group.into(slices[("placement", placement, "")], False)
+        targets = [("total", "", ""), ("placement", placement, "")]
         if not is_control:
-            group.into(slices[("content", placement, content)], True)
-            group.into(slices[("segment", segment, "")], False)
-            group.into(slices[("clicks", ANY, "")], True)
+            targets += [("content", placement, content), ("segment", segment, "")]
+            targets.append(("clicks", ANY, ""))
             if kind == Exposure.RECOMMENDATION:
-                group.into(slices[("clicks", Exposure.RECOMMENDATION, "")], True)
-    everyone = slices[("total", "", "")]
-    slices[("country", country, "")] = everyone
-    slices[("source", source, "")] = everyone
+                targets.append(("clicks", Exposure.RECOMMENDATION, ""))
+        for target in targets:
+            found_members = members.get(target)
+            if found_members is None:
+                members[target] = [group]
+            else:
+                found_members.append(group)
 
     entries: list[Entry] = []
-    for (dimension, key, detail), sets in slices.items():
+    for (dimension, key, detail), groups in members.items():
         label = labels.get((key, detail), "") if dimension == "content" else ""
-        measures = dict(sets)
+        measures: dict[str, set[int]] = {SEEN: _union([group[0] for group in groups])}
+        goals: dict[str, list[set[int]]] = {}
+        for group in groups:
+            for goal, days in group[2].items():
+                goals.setdefault(goal, []).append(days)
+        for goal, sets in goals.items():
+            measures[conv(goal)] = _union(sets)
+        if dimension in ("content", "clicks"):
+            clicks = [group[1] for group in groups if group[1]]
+            if clicks:
+                measures[CLICK] = _union(clicks)
         if dimension == "clicks":
-            clicks = sets.get(CLICK, set())
-            for measure in [m for m in sets if m.startswith("conv:")]:
-                goal = measure[len("conv:") :]
-                if clicks:
-                    measures[click_among_converted(goal)] = clicks
-                measures[click_or_conv(goal)] = clicks | sets[measure]
+            clicked_days = measures.get(CLICK, set())
+            for goal in goals:
+                if clicked_days:
+                    measures[click_among_converted(goal)] = clicked_days
+                measures[click_or_conv(goal)] = clicked_days | measures[conv(goal)]
+        where = [(dimension, key, detail)]
+        if dimension == "total":
+            where += [("country", country, ""), ("source", source, "")]
         for measure, days in measures.items():
-            entries.append([dimension, key, detail, is_control, measure, sorted(days), 0, label])
+            ordered = sorted(days)
+            for dimension_, key_, detail_ in where:
+                entries.append([dimension_, key_, detail_, is_control, measure, ordered, 0, label])
+    if not conversions:
+        return entries
     reached: dict[str, set[int]] = defaultdict(set)
     attributed: dict[str, list[tuple[int, list[int]]]] = defaultdict(list)
     for (_kind, goal, revenue, _at), keys, cover in zip(conversions, keys_of, covers, strict=True):
@@ -674,15 +703,17 @@ def _save_states(states: dict[str, Held | None]) -> None:
 
 def save_states(attributes: dict[str, Attributes]) -> None:
     """Record the attributes the cells now hold these visitors with (nothing pending)."""
-    ReportVisitorState.objects.bulk_create(
-        [
-            ReportVisitorState(visitor_id=visitor_id, country=country, source=source, staff=staff)
-            for visitor_id, (country, source, staff) in attributes.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["visitor_id"],
-        update_fields=["country", "source", "staff", "dirty", "pending"],
-        batch_size=2000,
+    if not attributes:
+        return
+    qn = connection.ops.quote_name
+    insert_rows(
+        ReportVisitorState._meta.db_table,
+        ["visitor_id", "country", "source", "staff", "dirty"],
+        ["text", "text", "text", "boolean", "boolean"],
+        [(visitor_id, *found, False) for visitor_id, found in attributes.items()],
+        f"ON CONFLICT ({qn('visitor_id')}) DO UPDATE SET "
+        + ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in ("country", "source", "staff", "dirty"))
+        + f", {qn('pending')} = NULL",
     )
 
 
