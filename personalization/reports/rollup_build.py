@@ -39,8 +39,7 @@ STALL = dt.timedelta(minutes=20)
 def start(rollup: ReportRollup, now: dt.datetime, fingerprint: tuple[float, str]) -> dict[str, Any]:
     """Empty the roll-ups and plan the rebuild, in the caller's transaction (which holds the
     roll-ups' row); returns the plan, to :func:`dispatch` once committed."""
-    for model in (ReportCell, ReportCellPart, ReportVisitorState):
-        model.objects.all()._raw_delete(connection.alias)
+    _empty(ReportCell, ReportCellPart, ReportVisitorState)
     cutoff = now - rollups.SLACK
     build = {
         "id": uuid.uuid4().hex,
@@ -57,6 +56,18 @@ def start(rollup: ReportRollup, now: dt.datetime, fingerprint: tuple[float, str]
     rollup.window_days, rollup.time_zone = fingerprint
     rollup.save()
     return build
+
+
+def _empty(*models: Any) -> None:
+    """Delete every row; on PostgreSQL by TRUNCATE, which leaves no dead rows for the report's
+    scans to wade through (a DELETE left the cells' table four times its size)."""
+    if connection.vendor == "postgresql":
+        tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables}")
+        return
+    for model in models:
+        model.objects.all()._raw_delete(connection.alias)
 
 
 def _estimated_exposures() -> int:
@@ -227,7 +238,7 @@ def _sum_parts(build_id: str) -> None:
             f"GROUP BY {keys} HAVING SUM({qn('n')}) <> 0 OR SUM({qn('revenue_cents')}) <> 0",
             [build_id],
         )
-    ReportCellPart.objects.all()._raw_delete(connection.alias)
+    _empty(ReportCellPart)
 
 
 def progress(rollup: ReportRollup) -> dict[str, Any]:

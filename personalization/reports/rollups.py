@@ -493,24 +493,57 @@ def load(
     owner = {row[0]: raw for raw in raws.values() for row in raw.exposures}
     if id_range is not None:
         # A range of visitors: one join, which reads the clicks once.
-        batches = [dated(Event.objects.filter(of("exposure__visitor_id"), kind=Event.CLICK))]
+        batches = [
+            _with_micros(
+                dated(Event.objects.filter(of("exposure__visitor_id"), kind=Event.CLICK)),
+                ("exposure_id",),
+            )
+        ]
+    elif connection.vendor == "postgresql":
+        batches = [_clicks_of(list(owner), before)]
     else:
         # A few visitors: by the exposures' ids (an index), not by a join (a scan of events).
         shown = list(owner)
         batches = [
-            dated(
-                Event.objects.filter(exposure_id__in=shown[start : start + 5000], kind=Event.CLICK)
+            _with_micros(
+                dated(
+                    Event.objects.filter(
+                        exposure_id__in=shown[start : start + 5000], kind=Event.CLICK
+                    )
+                ),
+                ("exposure_id",),
             )
             for start in range(0, len(shown), 5000)
         ]
     for clicks in batches:
-        for exposure_id, at in _with_micros(clicks, ("exposure_id",)):
+        for exposure_id, at in clicks:
             found = owner.get(exposure_id)
             if found is not None and (
                 exposure_id not in found.clicks or at < found.clicks[exposure_id]
             ):
                 found.clicks[exposure_id] = at
     return dict(raws)
+
+
+def _clicks_of(exposure_ids: list[Any], before: dt.datetime | None) -> list[tuple[Any, int]]:
+    """(exposure id, time of a click) of these exposures, on PostgreSQL: one probe of the
+    events' exposure index per id. (Given the ids as a list, the planner scans every event
+    once there are a few thousand: 120 ms against 17 ms at 3,400 ids among 900,000 clicks.)"""
+    if not exposure_ids:
+        return []
+    qn = connection.ops.quote_name
+    table = qn(Event._meta.db_table)
+    dated = f"AND e.{qn('created_at')} < %s" if before is not None else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT e.{qn('exposure_id')}, "
+            f"(EXTRACT(EPOCH FROM e.{qn('created_at')}) * 1000000)::bigint "
+            f"FROM unnest(%s::uuid[]) AS shown(id) CROSS JOIN LATERAL ("
+            f"SELECT {qn('exposure_id')}, {qn('created_at')} FROM {table} e "
+            f"WHERE e.{qn('exposure_id')} = shown.id AND e.{qn('kind')} = %s {dated}) e",
+            [exposure_ids, Event.CLICK, *([before] if before is not None else [])],
+        )
+        return cursor.fetchall()
 
 
 def touched_since(since: dt.datetime) -> set[str]:
