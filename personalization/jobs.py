@@ -378,10 +378,16 @@ def _taken_by_celery(name: str, kwargs: dict[str, Any]) -> bool:
     if eager:
         _run_logged(name, kwargs)
         return True
+    return _publish(app, name, kwargs)
+
+
+def _publish(app: Any, name: str, kwargs: dict[str, Any]) -> bool:
+    """Send the job's task to the broker; False when it does not take it, or failed within
+    the last minute (tried again once the minute is over). Logs the first failure."""
     if time.monotonic() < _broker["down_until"]:
-        return False  # it failed within the minute: tried again once the minute is over
+        return False
     try:
-        _send(app, JOBS[name], kwargs)
+        _send(app, get(name), kwargs)
     except Exception:
         _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
         _log_once(
@@ -408,21 +414,7 @@ def hand_to_workers(name: str, **kwargs: Any) -> bool:
             return False
     except Exception:
         return False
-    if time.monotonic() < _broker["down_until"]:
-        return False
-    try:
-        _send(app, get(name), kwargs)
-    except Exception:
-        _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
-        _log_once(
-            ("broker", ""),
-            "personalization: the Celery broker did not take job %r; its work is done "
-            "in-process for a minute at a time while it fails",
-            name,
-            exc_info=True,
-        )
-        return False
-    return True
+    return _publish(app, name, kwargs)
 
 
 def _run_logged(name: str, kwargs: dict[str, Any]) -> None:

@@ -150,15 +150,8 @@ class Report(Exposure):
         verbose_name_plural = _("Conversion report")
 
 
-class ReportCell(models.Model):
-    """A daily roll-up cell of the conversion report (``personalization.reports.rollups``).
-
-    For each set of days a visitor has in a slice (days exposed, days whose exposures led to a
-    conversion, days of clicked content, a conversion's covering days), every day ``day`` of
-    the set adds ``n`` to the cell whose ``prev_day`` is the set's day before it (0 for the
-    first). A visitor's set meets a period [a, b] exactly when one of these cells has
-    ``prev_day < a <= day <= b``, so summing those cells counts each visitor once, whatever
-    the period, and the table's size depends on the number of days, not of visitors."""
+class CellFields(models.Model):
+    """A cell's slice, days and sums (see :class:`ReportCell`)."""
 
     dimension = models.CharField(max_length=16)
     key = models.CharField(max_length=200, blank=True)
@@ -170,6 +163,20 @@ class ReportCell(models.Model):
     n = models.BigIntegerField(default=0)
     revenue_cents = models.BigIntegerField(default=0)
     label = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ReportCell(CellFields):
+    """A daily roll-up cell of the conversion report (``personalization.reports.rollups``).
+
+    For each set of days a visitor has in a slice (days exposed, days whose exposures led to a
+    conversion, days of clicked content, a conversion's covering days), every day ``day`` of
+    the set adds ``n`` to the cell whose ``prev_day`` is the set's day before it (0 for the
+    first). A visitor's set meets a period [a, b] exactly when one of these cells has
+    ``prev_day < a <= day <= b``, so summing those cells counts each visitor once, whatever
+    the period, and the table's size depends on the number of days, not of visitors."""
 
     class Meta:
         verbose_name = _("report roll-up cell")
@@ -186,21 +193,11 @@ class ReportCell(models.Model):
         return f"{self.dimension}:{self.key}:{self.measure}@{self.day}"
 
 
-class ReportCellPart(models.Model):
+class ReportCellPart(CellFields):
     """Cells of one part of a rebuild, summed into :class:`ReportCell` when every part is done
     (parts computed side by side write here without waiting on each other)."""
 
     build = models.CharField(max_length=32)
-    dimension = models.CharField(max_length=16)
-    key = models.CharField(max_length=200, blank=True)
-    detail = models.CharField(max_length=200, blank=True)
-    is_control = models.BooleanField()
-    measure = models.CharField(max_length=120)
-    prev_day = models.IntegerField()
-    day = models.IntegerField()
-    n = models.BigIntegerField(default=0)
-    revenue_cents = models.BigIntegerField(default=0)
-    label = models.CharField(max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("report roll-up cell of a rebuild")
