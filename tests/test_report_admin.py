@@ -125,8 +125,9 @@ def url(**params) -> str:
 
 def headline_cells(body: str, label: str) -> tuple[str, str]:
     match = re.search(
-        rf'<th scope="row">{label}</th><td class="pzn-num">([^<]*)</td>'
-        r'<td class="pzn-num">([^<]*)</td>',
+        rf'<th scope="row">{label}</th><td class="pzn-num">([^<]*)(?:<br><span class="pzn-ci">'
+        r'[^<]*</span>)?</td><td class="pzn-num">([^<]*)(?:<br><span class="pzn-ci">[^<]*</span>)?'
+        r"</td>",
         body,
     )
     assert match, f"no headline row {label!r}"
