@@ -23,7 +23,7 @@ import time
 import uuid
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..models import Exposure, ReportCell, ReportCellPart, ReportRollup, ReportVisitorState
@@ -187,7 +187,7 @@ def run_part(build_id: str, part: int) -> dict[str, Any]:
     cells = tally.cells()
     try:
         with transaction.atomic():
-            rollups.save_states(attributes)
+            rollups.save_states(attributes, new=True)
             rows = [(build_id, *row) for row in rollups.cell_rows(cells)]
             rollups.insert_rows(
                 ReportCellPart._meta.db_table,
@@ -196,7 +196,9 @@ def run_part(build_id: str, part: int) -> dict[str, Any]:
                 rows,
             )
             finished = _record(build_id, part, len(attributes))
-    except _Superseded:
+    except (_Superseded, IntegrityError):
+        # Done meanwhile by another run of the same part (whose states this one's collide
+        # with), or replaced by a newer build.
         return {"part": part, "skipped": True, "visitors": 0}
     return {"part": part, "visitors": len(attributes), "finished": finished}
 
