@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Set up and run the demo shop on embedded defaults (SQLite, local memory, eager Celery).
+## Set up and run the demo shop on embedded defaults (SQLite, local memory, eager Celery), in
+## DEBUG: the settings take production values from the environment otherwise (README).
+demo: export DEBUG ?= 1
 demo: $(STAMP)
 	$(BIN)/python manage.py demo_setup
 	@echo ""

@@ -1,15 +1,16 @@
-"""Settings of the demo shop.
+"""Settings of the demo shop, read from the environment.
 
-Everything has a working default, so ``python manage.py migrate && python manage.py
-demo_setup && python manage.py runserver`` works with zero configuration. The environment
-can override: DJANGO_SECRET_KEY, DJANGO_DEBUG, DJANGO_ALLOWED_HOSTS, DATABASE_URL
-(postgres://...), REDIS_URL, CELERY_BROKER_URL, TRUSTED_PROXY_COUNT.
+With ``DEBUG=1`` everything has a working default (SQLite, local memory, eager Celery, a
+built-in key), which is how ``make demo`` runs it. Without it the settings are production
+ones: ``SECRET_KEY`` is required, HTTPS is enforced and WhiteNoise serves the collected static
+files. README, *Running the demo in production mode*, lists every variable.
 """
 
 import importlib.util
 import os
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # git-ignored: database, media, collected static, GeoIP file
@@ -29,27 +30,42 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def postgres_config(url: str) -> dict:
-    """Turn ``postgres://user:pass@host:port/name?opt=val`` into a DATABASES entry."""
-    parts = urlsplit(url)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "OPTIONS": dict(parse_qsl(parts.query)),
-        "CONN_MAX_AGE": 60,
-    }
+def env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {value!r}.") from None
 
 
-SECRET_KEY = os.environ.get(
-    "DJANGO_SECRET_KEY", "django-insecure-demo-shop-key-do-not-use-in-production"
-)
-DEBUG = env_bool("DJANGO_DEBUG", True)
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+DEBUG = env_bool("DEBUG", False)
+# Django loads this module as its settings; other settings modules may import it for its
+# values (the test suite borrows the templates and middleware).
+_RUNNING = os.environ.get("DJANGO_SETTINGS_MODULE") == __name__
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = "django-insecure-demo-shop-key-for-debug-only"
+elif not SECRET_KEY and _RUNNING:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: outside DEBUG the demo shop takes its secret key from the "
+        "environment (make one with: python -c 'import secrets; print(secrets.token_urlsafe())'). "
+        "Set DEBUG=1 to run it locally with a built-in key instead."
+    )
+# Imported without a key and without DEBUG, SECRET_KEY stays empty: Django refuses to run so.
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# WhiteNoise serves the collected static files; without DEBUG nothing else would.
+WHITENOISE = importlib.util.find_spec("whitenoise") is not None
+if not WHITENOISE and not DEBUG and _RUNNING:
+    raise ImproperlyConfigured(
+        "Outside DEBUG the demo shop serves its static files with WhiteNoise: "
+        'pip install -e ".[demo]".'
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if WHITENOISE else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -105,10 +122,14 @@ TEMPLATES = [
     },
 ]
 
-# Databases: SQLite under var/ unless DATABASE_URL points at PostgreSQL.
+# Databases: SQLite under var/ unless DATABASE_URL names another (postgres://..., sqlite:///...).
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL.startswith(("postgres://", "postgresql://")):
-    DATABASES = {"default": postgres_config(DATABASE_URL)}
+if DATABASE_URL:
+    import dj_database_url
+
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     VAR_DIR.mkdir(exist_ok=True)  # SQLite cannot create the folder itself
     DATABASES = {
@@ -119,13 +140,19 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Caches: process-local unless REDIS_URL is set.
+# Caches: process-local unless REDIS_URL is set. A Redis that stops answering costs a request
+# at most these timeouts (profiles fall back to the database), never a hung worker.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {  # redis-py's connection pool
+                "socket_connect_timeout": env_number("REDIS_SOCKET_CONNECT_TIMEOUT", 0.25),
+                "socket_timeout": env_number("REDIS_SOCKET_TIMEOUT", 0.5),
+                "retry_on_timeout": False,
+            },
         }
     }
 else:
@@ -140,6 +167,12 @@ else:
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 if CELERY_BROKER_URL:
     CELERY_TASK_ALWAYS_EAGER = False
+    CELERY_BROKER_CONNECTION_TIMEOUT = env_number("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        "socket_timeout": env_number("CELERY_BROKER_SOCKET_TIMEOUT", 5.0),
+    }
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 else:
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
@@ -163,14 +196,26 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "static")  # collectstatic
 STATICFILES_DIRS = [BASE_DIR / "shop_demo" / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"
+if not DEBUG and WHITENOISE:
+    # Hashed, compressed copies, served with far-future cache headers.
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
+# HTTPS: on by default outside DEBUG. Behind a proxy that terminates TLS, set
+# SECURE_PROXY_SSL_HEADER=1 so that its X-Forwarded-Proto tells Django the request was secure.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = int(env_number("SECURE_HSTS_SECONDS", 0 if DEBUG else 3600))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
-# Opt in behind HTTPS; the demo is usually served over plain http.
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 REST_FRAMEWORK = {
@@ -183,7 +228,8 @@ PERSONALIZATION = {
     "PRODUCT_MODEL": "catalog.Product",
     "PRODUCT_ADAPTER": "shop_demo.catalog.adapters.DemoProductAdapter",
     "PRODUCT_VIEW_URLS": {"catalog:product-detail": "slug"},
-    "GEOIP_PATH": str(VAR_DIR / "demo-geoip.mmdb"),
+    # An empty GEOIP_PATH turns geolocation off.
+    "GEOIP_PATH": os.environ.get("GEOIP_PATH", str(VAR_DIR / "demo-geoip.mmdb")) or None,
     "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT") or 0),
     "CONTROL_GROUP_PERCENT": 10,
 }
