@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "PRODUCT_VIEW_URLS": {},
     # Path to a GeoIP2/GeoLite2 City or Country database; None disables geolocation.
     "GEOIP_PATH": None,
+    # How often, at most, a process looks whether that file was replaced, and reads it again.
+    "GEOIP_CHECK_SECONDS": 5,
     # How many X-Forwarded-For hops to trust; 0 uses REMOTE_ADDR.
     "TRUSTED_PROXY_COUNT": 0,
     # Share of visitors (0-100) held out to see the non-personalized default.

@@ -82,6 +82,15 @@ def test_e005_bad_values(pzn):
     assert ids().count("personalization.E005") == 3
 
 
+@pytest.mark.parametrize("value", ["5", -1, None, True])
+def test_e005_geoip_check_seconds_not_a_number(pzn, value):
+    pzn(GEOIP_CHECK_SECONDS=value)
+    [message] = messages_of("personalization.E005")
+    assert "GEOIP_CHECK_SECONDS" in message.msg and repr(value) in message.msg
+    pzn(GEOIP_CHECK_SECONDS=0.5)
+    assert ids() == []
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

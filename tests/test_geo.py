@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import geoip2.database
+import maxminddb
 import pytest
 
-from personalization.profiling import geo
+from personalization.profiling import geo, geodb
 from personalization.profiling.geo import (
     EMPTY_GEO,
     Geo,
@@ -41,6 +46,9 @@ NON_PUBLIC_NETWORKS = [
     "ff00::/8",
 ]
 NOWHERE = {"country": "AQ", "country_name": "Antarctica", "city": "Nowhere"}
+# GEOIP_CHECK_SECONDS of the tests that replace a database: long enough that the lookups right
+# after a replacement surely come before the next check, short enough to wait for.
+CHECK_SECONDS = 0.5
 
 CITY_RECORDS = [
     *DEMO_GEOIP_RECORDS,
@@ -68,8 +76,24 @@ def country_db(tmp_path):
     )
 
 
-def use_db(settings, path):
-    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "GEOIP_PATH": str(path)}
+def use_db(settings, path, check_seconds=None):
+    extra = {} if check_seconds is None else {"GEOIP_CHECK_SECONDS": check_seconds}
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "GEOIP_PATH": str(path), **extra}
+
+
+def staged(path, records):
+    """A new database written next to ``path``, ready to be renamed over it."""
+    return write_geoip_database(path.with_name(path.name + ".new"), records)
+
+
+def stage_bytes(path, content):
+    staging = path.with_name(path.name + ".new")
+    staging.write_bytes(content)
+    return staging
+
+
+def after_the_check_interval():
+    time.sleep(CHECK_SECONDS + 0.1)
 
 
 def geo_warnings(caplog):
@@ -336,9 +360,10 @@ def test_unsupported_database_type(settings, tmp_path, caplog, database_type):
 # --- Broken databases ----------------------------------------------------------------------
 
 
-def test_missing_file_warns_once_and_is_not_retried(settings, tmp_path, caplog):
+def test_missing_file_warns_once_and_is_read_once_it_appears(settings, tmp_path, caplog):
     path = tmp_path / "missing.mmdb"
-    use_db(settings, path)
+    new = staged(path, DEMO_GEOIP_RECORDS)
+    use_db(settings, path, check_seconds=CHECK_SECONDS)
     for _ in range(5):
         assert lookup("81.2.69.142") is EMPTY_GEO
     assert lookup("89.160.20.112") is EMPTY_GEO
@@ -347,12 +372,13 @@ def test_missing_file_warns_once_and_is_not_retried(settings, tmp_path, caplog):
     assert str(path) in warnings[0].getMessage()
     assert "81.2.69.142" not in caplog.text
 
-    # The open is not retried on every request, even once the file appears...
-    write_geoip_database(path, DEMO_GEOIP_RECORDS)
+    # The file is not looked for on every request...
+    os.replace(new, path)
     assert lookup("81.2.69.142") is EMPTY_GEO
-    # ...only after the reader is closed (a restart, in production).
-    close_reader()
+    # ...but once GEOIP_CHECK_SECONDS have passed.
+    after_the_check_interval()
     assert lookup("81.2.69.142") == LONDON
+    assert len(geo_warnings(caplog)) == 1
 
 
 def test_corrupt_file_warns_once(settings, tmp_path, caplog):
@@ -443,6 +469,237 @@ def test_database_problem_corrupt_search_tree(settings, tmp_path, caplog):
     use_db(settings, path)
     assert lookup("81.2.69.142") is EMPTY_GEO
     assert len(geo_warnings(caplog)) == 1
+
+
+# --- A database replaced while the site runs ------------------------------------------------
+
+SWEDEN = Geo("SE", "Sweden", city="Linköping")
+LONDON_IN_SWEDEN = [
+    ("81.2.69.0/24", {"country": "SE", "country_name": "Sweden", "city": "Linköping"})
+]
+GARBAGE = b"\x00\xff not a maxmind database \xab\xcd" * 100
+
+
+def test_a_database_replaced_by_rename_is_read_after_the_check_interval(settings, city_db, caplog):
+    new = staged(city_db, LONDON_IN_SWEDEN)
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    os.replace(new, city_db)
+    # Until the next check, the database read before answers, for new addresses too.
+    assert lookup("81.2.69.143") == LONDON
+    assert lookup("89.160.20.112").city == "Linköping"
+    after_the_check_interval()
+    assert lookup("81.2.69.142") == SWEDEN  # the memo went with the old database
+    assert lookup("89.160.20.112") is EMPTY_GEO  # not in the new one
+    assert geo_warnings(caplog) == []
+    assert any(f"new GeoIP database {city_db}" in r.getMessage() for r in caplog.records)
+
+
+def test_the_check_interval_is_a_setting(settings, city_db):
+    new = staged(city_db, LONDON_IN_SWEDEN)
+    use_db(settings, city_db, check_seconds=0)  # every lookup looks at the file
+    assert lookup("81.2.69.142") == LONDON
+    os.replace(new, city_db)
+    assert lookup("81.2.69.142") == SWEDEN
+
+
+@pytest.mark.parametrize("value", ["soon", -1, True, math.nan, [1]])
+def test_a_check_interval_that_is_not_a_number_means_the_default(settings, city_db, value):
+    new = staged(city_db, LONDON_IN_SWEDEN)
+    use_db(settings, city_db, check_seconds=value)
+    assert lookup("81.2.69.142") == LONDON
+    os.replace(new, city_db)
+    assert lookup("81.2.69.143") == LONDON  # not checked before five seconds
+
+
+@pytest.mark.parametrize("keep", [0, 0.5])
+def test_a_database_truncated_in_place_keeps_answering(settings, city_db, caplog, keep):
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    os.truncate(city_db, int(city_db.stat().st_size * keep))
+    # The first lookup of an address reads the database: a memory-mapped reader dies here of
+    # SIGBUS, and the test process with it.
+    assert lookup("89.160.20.112").city == "Linköping"
+    assert geo_warnings(caplog) == []
+    after_the_check_interval()
+    # The truncated file is not a database: the one read before stays in use.
+    assert lookup(DEMO_IPS["BR"]).country_code == "BR"
+    assert lookup("2a02:d3c0::1") == LONDON
+    warnings = geo_warnings(caplog)
+    assert len(warnings) == 1
+    assert str(city_db) in warnings[0].getMessage()
+    assert "stays in use" in warnings[0].getMessage()
+
+
+def test_a_garbage_file_keeps_the_old_data_and_is_logged_once(settings, city_db, caplog):
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    os.replace(stage_bytes(city_db, GARBAGE), city_db)
+    after_the_check_interval()
+    assert lookup("89.160.20.112").city == "Linköping"
+    assert len(geo_warnings(caplog)) == 1
+    assert "not a valid MaxMind DB" in geo_warnings(caplog)[0].getMessage()
+
+    # More garbage, written in place this time: tried, rejected, not logged again.
+    city_db.write_bytes(GARBAGE * 2)
+    after_the_check_interval()
+    for _ in range(5):
+        assert lookup(DEMO_IPS["JP"]).country_code == "JP"
+    assert len(geo_warnings(caplog)) == 1
+
+    # A valid file is read; a breakage after it is news again.
+    os.replace(staged(city_db, LONDON_IN_SWEDEN), city_db)
+    after_the_check_interval()
+    assert lookup("81.2.69.142") == SWEDEN
+    city_db.write_bytes(GARBAGE)
+    after_the_check_interval()
+    assert lookup("81.2.69.142") == SWEDEN
+    assert lookup("81.2.69.144") == SWEDEN
+    assert len(geo_warnings(caplog)) == 2
+
+
+def test_lookups_in_other_threads_go_on_while_the_file_is_replaced(settings, city_db, caplog):
+    versions = [
+        staged(city_db.with_name(f"v{n}.mmdb"), records)
+        for n, records in enumerate([LONDON_IN_SWEDEN, CITY_RECORDS] * 5)
+    ]
+    use_db(settings, city_db, check_seconds=0)
+    answers, errors = [], []
+
+    def look_up(first):
+        try:
+            for n in range(first, first + 250):
+                answers.append(lookup(f"81.2.69.{n % 250 + 1}"))
+        except Exception as exc:  # pragma: no cover - what the test is looking for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=look_up, args=(n * 60,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for version in versions:
+        os.replace(version, city_db)
+        time.sleep(0.005)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert set(answers) <= {LONDON, SWEDEN}
+    assert geo_warnings(caplog) == []
+
+
+def test_a_deleted_database_means_no_geo_logged_once(settings, city_db, caplog):
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    city_db.unlink()
+    after_the_check_interval()
+    assert lookup("81.2.69.142") is EMPTY_GEO
+    assert lookup("89.160.20.112") is EMPTY_GEO
+    after_the_check_interval()
+    assert lookup("81.2.69.142") is EMPTY_GEO
+    warnings = geo_warnings(caplog)
+    assert len(warnings) == 1
+    assert "does not exist" in warnings[0].getMessage()
+
+    os.replace(staged(city_db, CITY_RECORDS), city_db)
+    after_the_check_interval()
+    assert lookup("81.2.69.142") == LONDON
+
+
+# --- The private copy ------------------------------------------------------------------------
+
+
+def mapped_files():
+    """The files this process has memory-mapped, as /proc/self/maps names them."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc/self/maps")
+    rows = (line.split(None, 5) for line in maps.read_text().splitlines())
+    return {row[5] for row in rows if len(row) == 6}
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """The temporary directory the copies are written in, empty."""
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
+
+
+def test_the_c_extension_reads_a_deleted_private_copy(settings, city_db, private_tmp):
+    extension = pytest.importorskip("maxminddb.extension")
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    database = geodb.current_database(geo._memoised_lookups)
+    assert database is not None and database.opened is not None
+    assert database.opened.mode == maxminddb.MODE_MMAP_EXT
+    assert isinstance(database.opened.reader._db_reader, extension.Reader)
+    mapped = mapped_files()
+    assert not any(str(city_db) in name for name in mapped)  # the original is not mapped
+    copies = [name for name in mapped if f"{private_tmp}/personalization-geoip-" in name]
+    assert copies and all(name.endswith("(deleted)") for name in copies)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_no_copy_is_left_on_disk(settings, city_db, private_tmp, caplog):
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    assert list(private_tmp.iterdir()) == []
+    os.replace(staged(city_db, LONDON_IN_SWEDEN), city_db)
+    after_the_check_interval()
+    assert lookup("81.2.69.142") == SWEDEN
+    os.replace(stage_bytes(city_db, GARBAGE), city_db)  # a copy that is not a database
+    after_the_check_interval()
+    assert lookup("81.2.69.143") == SWEDEN
+    assert database_problem(city_db) is not None
+    close_reader()
+    assert list(private_tmp.iterdir()) == []
+    assert len(geo_warnings(caplog)) == 1
+
+
+def test_a_replaced_copy_is_unmapped_with_its_last_lookup(settings, city_db, private_tmp):
+    def copies_mapped():
+        return [name for name in mapped_files() if "personalization-geoip-" in name]
+
+    use_db(settings, city_db, check_seconds=0)
+    for records in [LONDON_IN_SWEDEN, CITY_RECORDS, LONDON_IN_SWEDEN]:
+        os.replace(staged(city_db, records), city_db)
+        assert lookup("81.2.69.142") in (LONDON, SWEDEN)
+        assert len(copies_mapped()) == 1
+    close_reader()
+    assert copies_mapped() == []
+
+
+def test_without_the_c_extension_the_copy_is_mapped_in_python(
+    settings, city_db, private_tmp, monkeypatch
+):
+    monkeypatch.setattr(geodb, "MAPPED_MODE", maxminddb.MODE_MMAP)
+    use_db(settings, city_db)
+    assert lookup("81.2.69.142") == LONDON
+    database = geodb.current_database(geo._memoised_lookups)
+    assert database is not None and database.opened is not None
+    assert database.opened.mode == maxminddb.MODE_MMAP
+    os.truncate(city_db, 0)
+    assert lookup("89.160.20.112").city == "Linköping"
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_without_a_writable_temporary_directory_the_file_is_read_into_memory(
+    settings, city_db, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    use_db(settings, city_db, check_seconds=CHECK_SECONDS)
+    assert lookup("81.2.69.142") == LONDON
+    database = geodb.current_database(geo._memoised_lookups)
+    assert database is not None and database.opened is not None
+    assert database.opened.mode == maxminddb.MODE_MEMORY
+    os.replace(staged(city_db, LONDON_IN_SWEDEN), city_db)
+    after_the_check_interval()
+    assert lookup("81.2.69.142") == SWEDEN
+    [warning] = geo_warnings(caplog)  # once, not at every new version
+    assert "private copy" in warning.getMessage() and "TMPDIR" in warning.getMessage()
+    # Read into memory, the file can be truncated like a copy.
+    os.truncate(city_db, 0)
+    assert lookup("81.2.69.150") == SWEDEN
 
 
 # --- client_ip -------------------------------------------------------------------------------

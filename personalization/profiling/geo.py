@@ -2,27 +2,24 @@
 
 Addresses are only ever held in process memory (a bounded per-database LRU of lookups); nothing
 here writes them to Django's cache, the database or the logs.
+
+The database file is opened, checked, and read again when replaced (every
+``GEOIP_CHECK_SECONDS``) by :mod:`personalization.profiling.geodb`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import logging
 import math
-import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import geoip2.database
 import geoip2.errors
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
-from ..conf import app_settings
+from .geodb import OpenedDatabase, close_database, current_database, database_problem
 
 __all__ = ["EMPTY_GEO", "Geo", "client_ip", "close_reader", "database_problem", "lookup"]
 
@@ -36,8 +33,6 @@ MAX_FORWARDED_CHARS = 8192
 MAX_ADDRESS_CHARS = 100
 #: Lookups memoised per open database, by address string.
 LOOKUP_CACHE_SIZE = 4096
-#: An address looked up once when a database is opened, to catch a corrupt search tree early.
-_PROBE_ADDRESS = "8.8.8.8"
 _MAX_NAME_CHARS = 200
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -202,7 +197,7 @@ def client_ip(meta: Mapping[str, str], trusted_proxy_count: int) -> str | None:
     return _normalise(entries[0])
 
 
-# --- The database -------------------------------------------------------------------------
+# --- Lookups ---------------------------------------------------------------------------------
 
 
 def _is_public(address: _Address) -> bool:
@@ -218,111 +213,36 @@ def _is_public(address: _Address) -> bool:
     )
 
 
-def _query_method(reader: geoip2.database.Reader, database_type: str) -> Callable[..., Any] | None:
-    if "City" in database_type:
-        return reader.city
-    if "Enterprise" in database_type:  # a superset of City
-        return reader.enterprise
-    if "Country" in database_type:
-        return reader.country
-    return None
+def _memoised_lookups(database: OpenedDatabase, path: str) -> Callable[[str], Geo]:
+    """Lookups in one opened database, memoised by address string; the first failing lookup
+    is logged, and no other in this database."""
+    query, ipv6 = database.query, database.ipv6
+    failure_logged = False
 
+    def look_up(ip: str) -> Geo:
+        nonlocal failure_logged
+        address = _parse_address(ip)
+        if address is None or not _is_public(address):
+            return EMPTY_GEO
+        if address.version == 6 and not ipv6:  # an IPv4-only database
+            return EMPTY_GEO
+        try:
+            return _geo_from_response(query(address))
+        except geoip2.errors.AddressNotFoundError:
+            return EMPTY_GEO
+        except Exception as exc:
+            if not failure_logged:
+                failure_logged = True
+                # Only the type: some messages carry the address, which must not be logged.
+                logger.warning(
+                    "A GeoIP lookup in %s failed (%s); the visitor is not geolocated. "
+                    "Further lookup errors are not logged.",
+                    path,
+                    type(exc).__name__,
+                )
+            return EMPTY_GEO
 
-def _open(path: str) -> tuple[geoip2.database.Reader | None, Callable[..., Any] | None, str]:
-    """Open ``path``: (reader, query method, "") or (None, None, what is wrong with it)."""
-    if os.path.isdir(path):
-        return None, None, f"The GeoIP database {path} is a directory, not a MaxMind DB file."
-    try:
-        reader = geoip2.database.Reader(path)
-    except FileNotFoundError:
-        return None, None, f"The GeoIP database {path} does not exist."
-    except OSError as exc:
-        return None, None, f"The GeoIP database {path} cannot be read: {exc.strerror or exc}."
-    except Exception as exc:  # maxminddb.InvalidDatabaseError, ValueError, ...
-        return None, None, f"The GeoIP database {path} is not a valid MaxMind DB file ({exc})."
-    try:
-        database_type = str(reader.metadata().database_type)
-        query = _query_method(reader, database_type)
-        if query is None:
-            reader.close()
-            problem = (
-                f"The GeoIP database {path} is a {database_type!r} database; geolocation "
-                f"needs a GeoIP2 or GeoLite2 City or Country database."
-            )
-            return None, None, problem
-        with contextlib.suppress(geoip2.errors.AddressNotFoundError):
-            query(_PROBE_ADDRESS)
-    except Exception as exc:
-        reader.close()
-        return None, None, f"The GeoIP database {path} is corrupt ({exc})."
-    return reader, query, ""
-
-
-class _Database:
-    """One opened (or failed) database path with its lookup memo."""
-
-    __slots__ = ("lookup", "path", "reader", "setting")
-
-    def __init__(self, setting: Any, path: str) -> None:
-        self.setting = setting  # the GEOIP_PATH value this was opened for
-        self.path = path
-        self.reader: geoip2.database.Reader | None = None
-        self.lookup: Any = None  # lru_cache'd (ip: str) -> Geo, None when unusable
-        reader, query, problem = _open(path)
-        if reader is None or query is None:
-            if path not in _warned_paths:
-                _warned_paths.add(path)
-                logger.warning("%s Visitors are not geolocated.", problem)
-            return
-        self.reader = reader
-        ipv6 = reader.metadata().ip_version == 6
-        self.lookup = functools.lru_cache(maxsize=LOOKUP_CACHE_SIZE)(
-            functools.partial(_query, reader, query, ipv6)
-        )
-
-    def close(self) -> None:
-        if self.lookup is not None:
-            self.lookup.cache_clear()
-        if self.reader is not None:
-            with contextlib.suppress(Exception):  # closing twice, or a broken file
-                self.reader.close()
-
-
-_lock = threading.Lock()
-_current: _Database | None = None
-_warned_paths: set[str] = set()
-_lookup_error_logged = False
-
-
-def _query(reader: geoip2.database.Reader, query: Callable[..., Any], ipv6: bool, ip: str) -> Geo:
-    address = _parse_address(ip)
-    if address is None or not _is_public(address):
-        return EMPTY_GEO
-    if address.version == 6 and not ipv6:  # an IPv4-only database
-        return EMPTY_GEO
-    try:
-        return _geo_from_response(query(address))
-    except geoip2.errors.AddressNotFoundError:
-        return EMPTY_GEO
-    except Exception as exc:
-        _lookup_failed(reader, exc)
-        return EMPTY_GEO
-
-
-def _lookup_failed(reader: geoip2.database.Reader, exc: Exception) -> None:
-    global _lookup_error_logged
-    current = _current
-    if current is None or current.reader is not reader:
-        return  # the reader was closed under us: a settings change, not a problem
-    if not _lookup_error_logged:
-        _lookup_error_logged = True
-        # Only the type: some messages carry the address, which must not reach the logs.
-        logger.warning(
-            "A GeoIP lookup in %s failed (%s); the visitor is not geolocated. "
-            "Further lookup errors are not logged.",
-            current.path,
-            type(exc).__name__,
-        )
+    return functools.lru_cache(maxsize=LOOKUP_CACHE_SIZE)(look_up)
 
 
 def _geo_from_response(response: Any) -> Geo:
@@ -354,29 +274,6 @@ def _geo_from_response(response: Any) -> Geo:
     )
 
 
-def _database() -> _Database | None:
-    global _current
-    setting = app_settings.GEOIP_PATH
-    if not setting:
-        return None
-    current = _current
-    if current is not None and current.setting == setting:
-        return current
-    with _lock:
-        current = _current
-        if current is not None and current.setting == setting:
-            return current
-        try:
-            path = os.fspath(setting)
-        except TypeError:
-            path = str(setting)
-        opened = _Database(setting, path)
-        _current = opened
-    if current is not None:
-        current.close()
-    return opened
-
-
 def lookup(ip: str | None) -> Geo:
     """Geolocate an address; :data:`EMPTY_GEO` when that is not possible. Never raises.
 
@@ -386,50 +283,16 @@ def lookup(ip: str | None) -> Geo:
     if not ip or not isinstance(ip, str) or len(ip) > MAX_ADDRESS_CHARS:
         return EMPTY_GEO
     try:
-        database = _database()
-        if database is None or database.lookup is None:
+        database = current_database(_memoised_lookups)
+        memoised = None if database is None else database.lookup
+        if memoised is None:
             return EMPTY_GEO
-        return database.lookup(ip)  # type: ignore[no-any-return]
+        return memoised(ip)  # type: ignore[no-any-return]
     except Exception:  # pragma: no cover - belt and braces on the request path
         logger.warning("GeoIP lookup failed unexpectedly.", exc_info=True)
         return EMPTY_GEO
 
 
-def database_problem(path: Any) -> str | None:
-    """What is wrong with the database file at ``path`` (for system checks), or None.
-
-    None means a readable GeoIP2/GeoLite2 City or Country (or Enterprise) database; a ``None``
-    path (geolocation off) is not a problem either.
-    """
-    if path is None:
-        return None
-    try:
-        path = os.fspath(path)
-    except TypeError:
-        return f"The GeoIP database path must be a string or a path, not {path!r}."
-    reader, _query_unused, problem = _open(path)
-    if reader is not None:
-        reader.close()
-    return problem or None
-
-
-def _close(*, forget_warnings: bool) -> None:
-    global _current, _lookup_error_logged
-    with _lock:
-        current, _current = _current, None
-        if forget_warnings:
-            _warned_paths.clear()
-            _lookup_error_logged = False
-    if current is not None:
-        current.close()
-
-
 def close_reader() -> None:
     """Close and forget the process-wide reader, and which paths were already warned about."""
-    _close(forget_warnings=True)
-
-
-@receiver(setting_changed)
-def _close_on_setting_change(*, setting: str, **kwargs: Any) -> None:
-    if setting == "PERSONALIZATION":
-        _close(forget_warnings=False)
+    close_database(forget_warnings=True)
