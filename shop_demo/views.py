@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -9,6 +11,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .demo import COUNTRY_NAMES, SESSION_KEY, demo_ips
+
+# C0 and C1 control characters and DEL: never in a search or an order number, and a NUL byte
+# is refused by PostgreSQL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def without_control_characters(text: str) -> str:
+    """The text with its control characters removed (what a visitor meant to type)."""
+    return CONTROL_CHARACTERS.sub("", text)
+
+
+def has_control_characters(text: str) -> bool:
+    return CONTROL_CHARACTERS.search(text) is not None
 
 
 def safe_next_url(request: HttpRequest, fallback: str = "/") -> str:

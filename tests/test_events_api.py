@@ -30,9 +30,13 @@ def exposure_for(owner_id: str) -> Exposure:
     )
 
 
-def send(client: Client, body, content_type: str = "application/json"):
+# What a browser adds to a beacon sent by one of the shop's own pages.
+SAME_ORIGIN = {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_ORIGIN": "http://testserver"}
+
+
+def send(client: Client, body, content_type: str = "application/json", **headers):
     data = body if isinstance(body, str) else json.dumps(body)
-    return client.post(EVENTS, data=data, content_type=content_type)
+    return client.post(EVENTS, data=data, content_type=content_type, **headers)
 
 
 @pytest.fixture
@@ -83,23 +87,80 @@ def test_bad_input_is_a_400_with_json(browser, body):
 
 
 def test_an_empty_beacon_is_a_400(browser):
-    response = browser.post(EVENTS)
-    assert response.status_code in {400, 415}
+    response = send(browser, "")
+    assert response.status_code == 400
     assert response.json()
 
 
-def test_send_beacon_text_plain_bodies_are_accepted(browser, own_exposure):
+def test_a_form_is_a_415(browser):
+    response = browser.post(EVENTS, {"type": "add_to_cart"}, **SAME_ORIGIN)
+    assert response.status_code == 415
+    assert "Unsupported media type" in response.json()["detail"]
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        SAME_ORIGIN,
+        {"HTTP_SEC_FETCH_SITE": "same-origin"},
+        {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_ORIGIN": "null"},  # no-referrer policy
+        {"HTTP_ORIGIN": "http://testserver"},  # a browser without Sec-Fetch-Site
+    ],
+)
+def test_send_beacon_text_plain_bodies_from_the_shops_pages_are_accepted(
+    browser, own_exposure, headers
+):
     body = json.dumps({"type": "click", "exposure": str(own_exposure.pk)})
-    response = send(browser, body, content_type="text/plain;charset=UTF-8")
+    response = send(browser, body, "text/plain;charset=UTF-8", **headers)
     assert response.status_code == 204
     assert Event.objects.filter(kind="click", exposure=own_exposure).exists()
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_SEC_FETCH_SITE": "same-site", "HTTP_ORIGIN": "http://blog.testserver"},
+        {"HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_ORIGIN": "https://testserver"},  # another scheme is another origin
+        {"HTTP_ORIGIN": "null"},  # a sandboxed frame
+        {"HTTP_SEC_FETCH_SITE": "cross-site"},
+    ],
+)
+def test_posts_from_other_sites_are_refused(browser, own_exposure, headers, content_type):
+    body = json.dumps({"type": "click", "exposure": str(own_exposure.pk)})
+    response = send(browser, body, content_type, **headers)
+    assert response.status_code == 403
+    assert "own pages" in response.json()["detail"]
+    assert not Event.objects.exists()
+
+
+def test_a_text_plain_body_without_a_browsers_word_on_its_origin_is_refused(browser, own_exposure):
+    body = json.dumps({"type": "click", "exposure": str(own_exposure.pk)})
+    assert send(browser, body, "text/plain").status_code == 403
+    # JSON no other site can post without a CORS preflight: a client that is not a browser.
+    assert send(browser, body).status_code == 204
+    assert Event.objects.count() == 1
+
+
+def test_trusted_origins_may_post(browser, own_exposure, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://www.shop.example", "https://*.shop.example"]
+    body = json.dumps({"type": "click", "exposure": str(own_exposure.pk)})
+    for origin in ("https://www.shop.example", "https://m.shop.example"):
+        assert send(browser, body, "text/plain", HTTP_ORIGIN=origin).status_code == 204
+    refused = send(browser, body, "text/plain", HTTP_ORIGIN="http://m.shop.example")
+    assert refused.status_code == 403
+    assert Event.objects.count() == 2
 
 
 def test_no_csrf_token_is_needed_even_when_logged_in():
     client = Client(enforce_csrf_checks=True, HTTP_USER_AGENT=BROWSER_UA)
     client.force_login(get_user_model().objects.create_user("ada", "ada@example.com", "pw"))
     exposure = exposure_for(visitor_id(client))
-    response = send(client, {"type": "click", "exposure": str(exposure.pk)}, "text/plain")
+    body = {"type": "click", "exposure": str(exposure.pk)}
+    response = send(client, body, "text/plain", **SAME_ORIGIN)
     assert response.status_code == 204
     assert Event.objects.filter(exposure=exposure).exists()
 

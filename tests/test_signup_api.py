@@ -77,14 +77,21 @@ def test_one_visitor_gets_one_coupon_whatever_address_they_give(browser):
     assert list(Signup.objects.values_list("email", flat=True)) == ["ada@example.com"]
 
 
-def test_someone_elses_address_does_not_reveal_its_coupon(browser):
+def test_someone_elses_address_is_a_409_without_its_coupon(browser):
     code = post(browser, {"email": "ada@example.com"}).json()["coupon_code"]
     stranger = Client(HTTP_USER_AGENT=BROWSER_UA)
-    response = post(stranger, {"email": "ada@example.com"})
-    assert response.status_code == 200
-    assert response.json()["already_signed_up"] is True
+    response = post(stranger, {"email": " ADA@example.com"})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "This email address has already been signed up."}
     assert code not in response.content.decode()
-    assert Coupon.objects.count() == 1
+    assert Coupon.objects.count() == Signup.objects.count() == 1
+    # The stranger's own address still gets them a coupon of their own.
+    own = post(stranger, {"email": "stranger@example.com"})
+    assert own.status_code == 201
+    assert own.json()["coupon_code"] != code
+    # And the first visitor still gets theirs back.
+    again = post(browser, {"email": "ada@example.com"})
+    assert (again.status_code, again.json()["coupon_code"]) == (200, code)
 
 
 @pytest.mark.parametrize("email", ["not-an-address", "ada@", "@example.com", "a b@example.com"])

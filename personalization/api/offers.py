@@ -10,17 +10,16 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser
-from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ..models import Event, Exposure
 from ..profiling.visitor import VisitorProfile
 from ..signups import belongs_to, sign_up
-from .schema import OBJECT, schema_for
+from .base import VisitorAPIView
+from .parsers import BeaconJSONParser, LimitedFormParser, LimitedJSONParser, check_media_type
+from .permissions import SameOriginPost
+from .schema import errors, schema_for
 from .serializers import EventSerializer, SignupOfferSerializer, SignupRequestSerializer
 from .throttles import EventsThrottle, SignupThrottle
 
@@ -35,33 +34,21 @@ class CsrfEnforcingAuthentication(SessionAuthentication):
         return (user, None) if user is not None and user.is_active else None
 
 
-class PlainTextJSONParser(JSONParser):
-    """JSON sent as ``text/plain``: what ``navigator.sendBeacon`` sends for a string body."""
-
-    media_type = "text/plain"
-
-
-class VisitorAPIView(APIView):
-    """JSON in, JSON out (errors too), open to every visitor."""
-
-    permission_classes = [AllowAny]
-    renderer_classes = [JSONRenderer]
-
-    @staticmethod
-    def visitor(request: Request) -> VisitorProfile:
-        return request._request.visitor  # type: ignore[attr-defined,no-any-return]
-
-
 class SignupView(VisitorAPIView):
-    """``POST {"email", "consent"}`` → 201 with a new coupon, 200 with the one given before."""
+    """``POST {"email", "consent"}`` → 201 with a new coupon, 200 with the one given before
+    to the same visitor, 409 without a coupon for an address another visitor signed up."""
 
     authentication_classes = [CsrfEnforcingAuthentication]
     throttle_classes = [SignupThrottle]
     schema = schema_for(
         request=SignupRequestSerializer,
-        responses={200: SignupOfferSerializer, 201: SignupOfferSerializer, 400: OBJECT},
+        responses={
+            200: SignupOfferSerializer,
+            201: SignupOfferSerializer,
+            **errors(400, 403, 409, 415, 429),
+        },
     )
-    parser_classes = [JSONParser, FormParser]
+    parser_classes = [LimitedJSONParser, LimitedFormParser]
 
     def post(self, request: Request) -> Response:
         serializer = SignupRequestSerializer(data=request.data)
@@ -77,7 +64,7 @@ class SignupView(VisitorAPIView):
         if not created and not belongs_to(signup, request._request):
             # Someone else's address: its coupon is theirs, so it is not shown here.
             detail = _("This email address has already been signed up.")
-            return Response({"detail": detail, "already_signed_up": True})
+            return Response({"detail": detail}, status=status.HTTP_409_CONFLICT)
         body = SignupOfferSerializer(signup, context={"request": request._request}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -85,17 +72,24 @@ class SignupView(VisitorAPIView):
 class EventsView(VisitorAPIView):
     """``POST {"type", "exposure", "product"}`` from the page script → 204.
 
-    Sent with ``navigator.sendBeacon``, which cannot add a CSRF header: instead the exposure
-    must be one shown to the calling visitor. Nothing is stored for untracked visitors.
+    Sent with ``navigator.sendBeacon``, which cannot add a CSRF header. Instead the post must
+    come from the shop's own pages (``SameOriginPost``: what the browser says in
+    ``Sec-Fetch-Site`` or ``Origin``, required for a ``text/plain`` body, the one type another
+    site could post), and the exposure must be one shown to the calling visitor. Nothing is
+    stored for untracked visitors.
     """
 
     authentication_classes: list[Any] = []
+    permission_classes = [SameOriginPost]
     throttle_classes = [EventsThrottle]
-    schema = schema_for(request=EventSerializer, responses={204: None, 400: OBJECT})
-    parser_classes = [JSONParser, PlainTextJSONParser]
+    schema = schema_for(
+        request=EventSerializer, responses={204: None, **errors(400, 403, 415, 429)}
+    )
+    parser_classes = [LimitedJSONParser, BeaconJSONParser]
 
     def post(self, request: Request) -> Response:
         visitor = self.visitor(request)
+        check_media_type(request)
         if not visitor.is_tracked:
             return Response(status=status.HTTP_204_NO_CONTENT)
         serializer = EventSerializer(data=request.data)

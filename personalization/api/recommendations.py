@@ -14,8 +14,8 @@ from rest_framework.response import Response
 
 from ..products import cards
 from ..recommendations.serving import LimitError, parse_limit, recommend
-from .offers import VisitorAPIView
-from .schema import OBJECT, schema_for
+from .base import VisitorAPIView
+from .schema import OBJECT, errors, schema_for
 
 PLACEMENT = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
 ITEM_FIELDS = ("id", "name", "url", "price", "image_url")
@@ -25,7 +25,7 @@ class RecommendationsView(VisitorAPIView):
     """Recommended products for the calling visitor in a placement."""
 
     schema = schema_for(
-        responses={200: OBJECT, 400: OBJECT},
+        responses={200: OBJECT, **errors(400)},
         parameters=[
             OpenApiParameter("placement", OpenApiTypes.STR, required=True),
             OpenApiParameter("product", OpenApiTypes.STR, description="the page's product"),

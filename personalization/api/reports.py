@@ -11,13 +11,13 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ..models import Conversion
-from ..reports.parameters import ParameterError, check_characters, check_goal
+from ..reports.parameters import ParameterError, check_goal
 from ..reports.period import PeriodError, parse_period
 from ..reports.queries import PURCHASE, ReportPreparing, ReportTimeout, build_report
-from .schema import OBJECT, report_parameters, schema_for
+from .base import BaseAPIView
+from .schema import OBJECT, errors, report_parameters, schema_for
 
 MAX_GOAL_LENGTH = Conversion._meta.get_field("goal").max_length
 FORMATS = ("", "json")
@@ -32,11 +32,13 @@ class JSONOnly(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-class ReportView(APIView):
+class ReportView(BaseAPIView):
     """``GET ?start=YYYY-MM-DD&end=YYYY-MM-DD&goal=`` → the report as JSON; 400 for a period
     or goal that cannot be used, or any parameter with a control character. Staff only."""
 
-    schema = schema_for(responses={200: OBJECT, 400: OBJECT}, parameters=report_parameters())
+    schema = schema_for(
+        responses={200: OBJECT, **errors(400, 401, 403, 503)}, parameters=report_parameters()
+    )
 
     permission_classes = [IsAdminUser]
     renderer_classes = [JSONRenderer]
@@ -44,8 +46,7 @@ class ReportView(APIView):
 
     def get(self, request: Request) -> Response:
         params = request.query_params
-        try:
-            check_characters(params)
+        try:  # control characters: refused by BaseAPIView
             output = params.get("format", "")
             if output not in FORMATS:
                 raise ParameterError(

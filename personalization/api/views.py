@@ -9,13 +9,13 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from .. import coupons, signups
 from ..models import ProductInteraction, Visitor
 from ..profiling import storage
 from ..profiling.visitor import VisitorProfile
-from .schema import OBJECT, schema_for
+from .base import BaseAPIView
+from .schema import OBJECT, errors, schema_for
 from .serializers import CouponSerializer, SignupRecordSerializer
 
 
@@ -23,10 +23,10 @@ def _iso(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).isoformat()
 
 
-class MeView(APIView):
+class MeView(BaseAPIView):
     """``GET``: everything stored about the calling visitor. ``DELETE``: forget it all."""
 
-    schema = schema_for(responses={200: OBJECT, 204: None})
+    schema = schema_for(responses={200: OBJECT, 204: None, **errors(400)})
 
     permission_classes = [AllowAny]
 

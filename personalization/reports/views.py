@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +17,9 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from .. import csvsafe
 from ..conf import app_settings
+from ..csvsafe import neutralize  # noqa: F401  (re-exported: the report's cell rule)
 from ..models import Conversion
 from ..models.measurement import Report
 from . import charts, stats
@@ -32,13 +32,6 @@ TEMPLATE = "admin/personalization/report.html"
 MAX_GOAL_LENGTH = 100
 PRESET_DAYS = (7, 30, 90)
 FORMATS = ("html", "csv", "json")
-# A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV
-# injection"); the full-width forms are read as formulas by some spreadsheet locales.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
-# A spreadsheet that splits lines on another separator than the comma (";" in much of
-# Europe, a tab, a pipe) ignores the comma format's quotes, so a formula may also start after
-# any of these inside a cell, or after a line break; blanks and quotes before it do not stop it.
-INNER_FORMULA = re.compile(r"([;,\t|\r\n；，])([\s\"]*)(?=[=+\-@＝＋－＠])")
 
 
 def report_view(
@@ -588,25 +581,6 @@ def _clicks_sentence(clicks: Mapping[str, Any] | None, what: str) -> str:
 # CSV --------------------------------------------------------------------------------------
 
 
-def neutralize(value: Any) -> Any:
-    """A cell a spreadsheet cannot run: text that could start a formula gets a leading ',
-    at its start and after any separator or line break inside it (``Spring sale;=cmd|…``
-    becomes ``Spring sale;'=cmd|…``, which a spreadsheet splitting on ";" reads as text).
-
-    Numbers stay numbers (a lift of -0.2 is data, not a formula); only text is changed.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
-        return value
-    text = INNER_FORMULA.sub(r"\1\2'", str(value))
-    if text.startswith(FORMULA_STARTS) or text.lstrip(' "').startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
-
-
 def _number(value: Any) -> Any:
     """Money arrives as text ("2750.00"); written as a number, so spreadsheets can sum it."""
     if isinstance(value, str):
@@ -803,7 +777,5 @@ def report_csv(report: Mapping[str, Any], period: Period) -> HttpResponse:
     filename = f"personalization-report-{period.start.isoformat()}-{period.end.isoformat()}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    for row in report_rows(report):
-        writer.writerow([neutralize(value) for value in row])
+    csvsafe.writer(response).writerows(report_rows(report))
     return response

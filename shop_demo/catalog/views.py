@@ -7,6 +7,8 @@ from django.db.models import Count, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from shop_demo.views import without_control_characters
+
 from .models import Category, Product
 
 PAGE_SIZE = 12
@@ -78,7 +80,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:100]
+    query = without_control_characters(request.GET.get("q", "")).strip()[:100]
     page = None
     if query:
         products = (

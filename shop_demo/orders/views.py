@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from personalization import referrals
 from shop_demo.cart.cart import Cart
+from shop_demo.views import has_control_characters
 
 from .forms import CheckoutForm
 from .models import Order
@@ -101,6 +102,8 @@ def can_view(request: HttpRequest, order: Order) -> bool:
 
 
 def confirmation(request: HttpRequest, number: str) -> HttpResponse:
+    if has_control_characters(number):  # no order has one, and PostgreSQL refuses a NUL
+        raise Http404("No such order.")
     order = get_object_or_404(Order, number=number)
     if not can_view(request, order):
         raise Http404("No such order.")

@@ -6,7 +6,9 @@
   const script = document.currentScript || document.querySelector("script[data-events-url]");
   const eventsUrl = (script && script.dataset.eventsUrl) || "";
 
-  // text/plain needs no CORS preflight; sendBeacon survives the page being left.
+  // sendBeacon survives the page being left, but sends a Blob of another type than text/plain
+  // only in some browsers; the server takes text/plain from this site's own pages only (the
+  // browser's Sec-Fetch-Site or Origin header says so). The fallback posts application/json.
   function send(payload) {
     if (!eventsUrl || !payload.exposure) return;
     const body = JSON.stringify(payload);
@@ -14,7 +16,7 @@
       if (navigator.sendBeacon(eventsUrl, new Blob([body], { type: "text/plain" }))) return;
     } catch (e) { /* no sendBeacon: use fetch */ }
     fetch(eventsUrl, { method: "POST", body, keepalive: true, credentials: "same-origin",
-      headers: { "Content-Type": "text/plain" } }).catch(() => {});
+      headers: { "Content-Type": "application/json" } }).catch(() => {});
   }
 
   // Capture phase: a shop's stopPropagation() must not hide clicks.
@@ -155,7 +157,8 @@
         const data = await response.json().catch(() => null);
         if (response.ok && data && data.coupon_code) showCoupon(data);
         else if (response.status === 429) fail(msg("throttled", "Too many attempts, try again later."));
-        else fail(errorOf(data) || failed(), Boolean(data && data.email));
+        // 409: the address was signed up by someone else; the answer says so, without a coupon.
+        else fail(errorOf(data) || failed(), response.status === 409 || Boolean(data && data.email));
       } catch (e) {
         fail(failed());
       } finally {

@@ -1,0 +1,46 @@
+"""The base of the API's views: bodies read by the limited parsers, and no control character
+in the query string (PostgreSQL refuses a NUL byte). Both are a 400 with a message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import ParseError
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from ..profiling.visitor import VisitorProfile
+from ..reports.parameters import ParameterError, check_characters
+from .parsers import LimitedJSONParser, check_size
+
+
+class CheckedInput:
+    """For an APIView: checks the query and the announced body size once the caller may call
+    the view (after authentication, permissions and throttles), before it reads anything."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        try:
+            check_characters(request.query_params)
+        except ParameterError as exc:
+            raise ParseError(str(exc)) from exc
+        check_size(request)
+
+
+class BaseAPIView(CheckedInput, APIView):
+    """An API view whose bodies are read by the limited parsers and whose input is checked."""
+
+    parser_classes = [LimitedJSONParser]
+
+
+class VisitorAPIView(BaseAPIView):
+    """JSON in, JSON out (errors too), open to every visitor."""
+
+    permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+
+    @staticmethod
+    def visitor(request: Request) -> VisitorProfile:
+        return request._request.visitor  # type: ignore[attr-defined,no-any-return]
