@@ -239,10 +239,12 @@ def main() -> None:
             f"| {label} | {rate_without:.0f} | {rate_with:.0f} | {rate_without / rate_with:.3f} "
             f"| {without_latency:.1f} | {with_latency:.1f} |"
         )
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    p50 = "personalized p50"
     body = f"""
 ## The demo shop over HTTP (gunicorn, PostgreSQL, Redis)
 
-Run on {dt.datetime.now(dt.UTC).date().isoformat()} — {machine()}; PostgreSQL, Redis cache, gunicorn.
+Run on {today} — {machine()}; PostgreSQL, Redis cache, gunicorn.
 `python benchmarks/bench_http.py --rounds {args.rounds} --seconds {args.seconds:g}`: the demo
 shop on its production settings (DEBUG off) under gunicorn (3 workers x 4 threads, gthread),
 loaded by wrk (2 threads, 32 connections, {args.seconds:g} s a page and round) as 64 returning
@@ -252,7 +254,7 @@ defaults and recommendations the fallback for an unknown visitor, and nothing is
 Medians over {args.rounds} rounds, the two alternating; the ratio is the time a request takes
 with personalization against defaults (requests per second, inverted).
 
-| page | defaults (req/s) | personalized (req/s) | ratio | defaults p50 (ms) | personalized p50 (ms) |
+| page | defaults (req/s) | personalized (req/s) | ratio | defaults p50 (ms) | {p50} (ms) |
 | --- | ---: | ---: | ---: | ---: | ---: |
 {chr(10).join(rows)}
 

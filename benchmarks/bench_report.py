@@ -266,6 +266,7 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("bench_report.py needs PostgreSQL")
     counts = ensure_data(args)
+    load_before = os.getloadavg()[0]
     forget_fresh_traffic()
     rebuild_seconds, sizes = rebuild_rollups(args.reuse, args.processes)
     print(f"rebuilt: {rebuild_seconds} {sizes}", flush=True)
@@ -309,8 +310,9 @@ def main() -> None:
     lines = [
         "## The conversion report at scale (PostgreSQL)",
         "",
-        f"Run on {time.strftime('%Y-%m-%d')} — {machine()}, PostgreSQL "
-        f"{connection.pg_version // 10000}.",
+        f"Run on {time.strftime('%Y-%m-%d', time.gmtime())} — {machine()}, PostgreSQL "
+        f"{connection.pg_version // 10000}; load average {load_before:.1f} before the run, "
+        f"{os.getloadavg()[0]:.1f} at its end (other work on the machine slows every figure).",
         f"`python benchmarks/bench_report.py --runs {args.runs}`: "
         f"{counts['exposures']:,} exposures, {counts['orders']:,} orders and "
         f"{counts['visitors']:,} visitors over 90 days (`manage.py personalization_synthetic`: "
