@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     # Django cache alias that holds hot profiles, and how long an idle profile stays there.
     "CACHE_ALIAS": "default",
     "PROFILE_CACHE_DAYS": 30,
+    # After a call to that cache fails (refused, timed out, any error), the app skips it for
+    # this many seconds, treating it as empty, then tries one call to see whether it is back.
+    "CACHE_FAILURE_COOLDOWN": 30,
     # Where that cache lives in each process (local memory, dummy) or fails: how often, at most,
     # a process reads the database to learn what other processes changed (targeting, lists),
     # and how old a product card it serves may be. Changes reach every process within this.

@@ -25,11 +25,11 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import caches
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from . import resilience
 from .conf import app_settings, cached_on_settings
 
 logger = logging.getLogger("personalization")
@@ -306,8 +306,8 @@ def _first_request(name: str, kwargs: dict[str, Any], seconds: float) -> bool:
         return False
     _local_dedupe[key] = now + seconds
     try:
-        return bool(caches[app_settings.CACHE_ALIAS].add(key, 1, int(seconds) or 1))
-    except Exception:
+        return bool(resilience.cache().call("add", key, 1, int(seconds) or 1))
+    except resilience.CacheUnavailable:
         return True  # this process's own memo above still holds
 
 
@@ -329,7 +329,8 @@ def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
     }
     with app.connection_for_write(connect_timeout=timeout, transport_options=options) as conn:
         conn.ensure_connection(max_retries=0, timeout=timeout)
-        app.send_task(job.task, kwargs=kwargs, retry=False, connection=conn)
+        # No result is awaited: the result backend (maybe a Redis that hangs) is never asked.
+        app.send_task(job.task, kwargs=kwargs, retry=False, connection=conn, ignore_result=True)
 
 
 def _dispatch(name: str, kwargs: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.functional import empty
 from django.utils.module_loading import import_string
 
-from . import products, tracking
+from . import holding, products, resilience, tracking
 from .conf import app_settings
 from .profiling import storage
 from .profiling.bots import is_bot
@@ -79,22 +79,29 @@ class VisitorMiddleware:
             return anonymous_visitor(request, now, is_bot=bot, opted_out=not bot)
 
         visitor_id = storage.read_visitor_id(request)
-        data = storage.load(visitor_id) if visitor_id else None
-        if data is None:
+        loaded = storage.load_stored(visitor_id) if visitor_id else None
+        if loaded is None:
             data = ProfileData.new(
                 visitor_id or new_visitor_id(),
                 now,
                 classify_request(request, _referral_validator()),
             )
-            start_visit(request, data)
             visitor = VisitorProfile(data, request=request, now=now)
+            start_visit(request, data)
             visitor.new_visit = visitor.cookie_needed = visitor.dirty = True
             # The row waits for the cookie to come back, so cookieless clients cost no writes;
             # a returning id whose profile was lost (purged) is written at once.
             visitor.db_write_needed = visitor_id is not None
+            # Nor anything else: the request's rows are held until the cookie comes back.
+            visitor.cookieless = visitor_id is None
             return visitor
 
+        data = loaded.data
         visitor = VisitorProfile(data, request=request, now=now)
+        visitor.revision = loaded.revision
+        if loaded.base is not None:  # joined with its row after an outage: save the join
+            visitor._base = loaded.base
+            visitor.dirty = True
         idle = now - data.last_seen
         if idle > app_settings.visit_timeout_seconds:
             data.visit_count += 1
@@ -107,6 +114,8 @@ class VisitorMiddleware:
         if visitor.new_visit or visitor.db_write_needed or idle >= TOUCH_INTERVAL_SECONDS:
             visitor.dirty = True
         data.last_seen = now
+        if data.held:
+            release_held(visitor)
         return visitor
 
     # Response -------------------------------------------------------------------------
@@ -124,6 +133,10 @@ class VisitorMiddleware:
                 storage.delete_visitor_cookie(response)
         except Exception:
             logger.exception("personalization: could not save the visitor profile")
+        if visitor.cookie_needed and visitor.is_tracked:
+            # Also when saving failed: the next request then finds the row or starts afresh,
+            # under the same id.
+            storage.write_visitor_cookie(response, visitor.id)
         if visitor.accessed:
             patch_vary_headers(response, ("Cookie",))
         return response
@@ -141,7 +154,11 @@ class VisitorMiddleware:
         value = match.kwargs.get(field)
         if value is None:
             return
-        info = products.view_info(field, value)
+        try:
+            info = product_info(field, value)
+        except Exception:
+            logger.exception("personalization: could not look up the viewed product")
+            return
         if info is not None and visitor.record_product_view(*info):
             tracking.queue_interaction(request, info[0])
 
@@ -162,14 +179,26 @@ class VisitorMiddleware:
             logger.exception("personalization: could not write this page's exposures")
 
     def save(self, visitor: VisitorProfile, response: HttpResponseBase) -> None:
-        data = visitor._data
-        if visitor.db_write_needed:
-            storage.write_row(visitor)
-            visitor.dirty = True
-        if visitor.dirty:
-            storage.save_to_cache(data)
-        if visitor.cookie_needed:
-            storage.write_visitor_cookie(response, data.id)
+        storage.save(visitor)
+
+
+def release_held(visitor: VisitorProfile) -> None:
+    """The cookie came back: write what the visitor's earlier requests held, before the view
+    runs (a click on the landing page's content names an exposure held until now)."""
+    try:
+        tracking.write_rows(holding.by_model(holding.release(visitor)))
+    except Exception:
+        logger.exception("personalization: could not write the rows held for a visitor")
+
+
+def product_info(field: str, value: Any) -> tuple[Any, str | None] | None:
+    """(pk, category key) of the viewed product: cached, or from the database while the
+    cache is being skipped after a failure (a product page must not wait for it)."""
+    if resilience.cache().available:
+        return products.view_info(field, value)
+    adapter = products.get_adapter()
+    product = adapter.get_by_field(field, value)
+    return (adapter.pk(product), adapter.category_key(product)) if product is not None else None
 
 
 def start_visit(request: HttpRequest, data: ProfileData) -> None:

@@ -11,11 +11,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.apps import apps
-from django.core.cache import caches
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
 from django.utils.module_loading import import_string
 
+from . import resilience
 from .conf import app_settings, cached_on_settings, on_settings_change
 
 logger = logging.getLogger("personalization")
@@ -248,7 +248,7 @@ def view_info(field: str, value: Any) -> tuple[Any, str | None] | None:
     hit = _local_info.get(local_key)
     if hit is not None and hit[0] > now:
         return hit[1] or None  # type: ignore[return-value]
-    cache = caches[app_settings.CACHE_ALIAS]
+    cache = resilience.cache()  # a miss while the cache fails: the database answers
     key = _info_cache_key(field, value)
     cached = cache.get(key)
     if cached is None:
@@ -266,7 +266,7 @@ def view_info(field: str, value: Any) -> tuple[Any, str | None] | None:
 
 def forget_view_info(product: models.Model) -> None:
     """Drop cached lookups for a product that was saved or deleted."""
-    cache = caches[app_settings.CACHE_ALIAS]
+    cache = resilience.cache()
     keys = []
     for field in set((app_settings.PRODUCT_VIEW_URLS or {}).values()):
         value = getattr(product, field, None)
@@ -323,8 +323,8 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
             missing.append(key)
     if not missing:
         return found
-    cache = caches[app_settings.CACHE_ALIAS]
-    cache_seconds, local_seconds = _card_seconds(cache)
+    cache = resilience.cache()
+    cache_seconds, local_seconds = _card_seconds(cache.backend)
     try:
         cached = cache.get_many([_card_cache_key(key) for key in missing])
     except Exception:
@@ -374,4 +374,4 @@ def forget_card(product: models.Model) -> None:
     """Drop the cached card of a product that was saved or deleted."""
     key = str(product.pk)
     _local_cards.pop(key, None)
-    caches[app_settings.CACHE_ALIAS].delete(_card_cache_key(key))
+    resilience.cache().delete(_card_cache_key(key))

@@ -8,14 +8,13 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from django.core.cache import caches
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import coupons
+from . import coupons, resilience
 from .conf import app_settings
 from .models import Conversion, Coupon, ReferralCode, Signup, Visitor
 from .products import get_adapter
@@ -80,7 +79,7 @@ def _validity_key(code: str) -> str:
 
 
 def _cache() -> Any:
-    return caches[app_settings.CACHE_ALIAS]
+    return resilience.cache()
 
 
 def is_valid_code(code: str) -> bool:

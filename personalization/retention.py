@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.core.cache import caches
 from django.utils import timezone
 
+from . import resilience
 from .conf import app_settings
 from .models import Visitor
+from .profiling import revisions
 from .profiling.storage import profile_cache_key
 from .reports import rollups
 
@@ -25,13 +26,14 @@ def purge_inactive_visitors(now: dt.datetime | None = None, batch_size: int = BA
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - dt.timedelta(days=days)
-    cache = caches[app_settings.CACHE_ALIAS]
+    cache = resilience.cache()
     deleted = 0
     while True:
         ids = list(Visitor.objects.not_seen_since(cutoff).values_list("pk", flat=True)[:batch_size])
         if not ids:
             return deleted
-        cache.delete_many([profile_cache_key(visitor_id) for visitor_id in ids])
+        if not cache.delete_many([profile_cache_key(visitor_id) for visitor_id in ids]):
+            revisions.note_database_write()  # their cached copies go once the cache is back
         rollups.forget(ids)  # the report's anonymous counts stay
         Visitor.objects.filter(pk__in=ids).delete()
         deleted += len(ids)

@@ -14,6 +14,7 @@ from django.db import DatabaseError, IntegrityError, connections, router, transa
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import holding
 from .conf import app_settings
 from .money import AmountError, parse_amount
 from .products import get_adapter
@@ -87,17 +88,23 @@ def add_to_cart(request: HttpRequest, product: Any = None, quantity: int = 1) ->
         product_key = str(get_adapter().pk(product)) if product is not None else ""
         visitor._data.cart_updated_at = time.time()
         visitor.dirty = True
-        Event.objects.create(visitor_id=visitor.id, kind=Event.ADD_TO_CART, product_id=product_key)
+        rows = [Event(visitor_id=visitor.id, kind=Event.ADD_TO_CART, product_id=product_key)]
         if product_key and app_settings.RECORD_PRODUCT_INTERACTIONS:
             from .models import ProductInteraction
 
-            ProductInteraction.objects.create(
-                visitor_id=visitor.id,
-                product_id=product_key[:64],
-                kind=ProductInteraction.CART,
-                quantity=max(1, min(int(quantity or 1), 10_000)),
-                country=_country(visitor),
+            rows.append(
+                ProductInteraction(
+                    visitor_id=visitor.id,
+                    product_id=product_key[:64],
+                    kind=ProductInteraction.CART,
+                    quantity=max(1, min(int(quantity or 1), 10_000)),
+                    country=_country(visitor),
+                )
             )
+        if visitor.cookieless:
+            holding.hold(visitor, rows)
+        else:
+            write_rows(holding.by_model(rows))
         return True
     except Exception:
         logger.exception("personalization: could not record a cart addition")
@@ -174,7 +181,7 @@ def _country(visitor: VisitorProfile) -> str:
 
 def flush_exposures(request: HttpRequest) -> int:
     """Write the request's queued product views and exposures together (one statement on
-    PostgreSQL, see :func:`_insert`); returns how many exposures. A failure raises."""
+    PostgreSQL, see :func:`write_rows`); returns how many exposures. A failure raises."""
     from .models import Exposure, ProductInteraction
 
     visitor = _visitor(request)
@@ -183,11 +190,14 @@ def flush_exposures(request: HttpRequest) -> int:
     if visitor is not None:  # a login during the request may have changed the id
         for row in (*views, *pending):
             row.visitor_id = visitor.id
-    _insert([(ProductInteraction, views), (Exposure, pending)])
+        if visitor.cookieless:  # written once the cookie comes back, see holding
+            holding.hold(visitor, [*pending, *views])
+            return len(pending)
+    write_rows([(ProductInteraction, views), (Exposure, pending)])
     return len(pending)
 
 
-def _insert(batches: list[tuple[Any, list[Any]]]) -> None:
+def write_rows(batches: list[tuple[Any, list[Any]]]) -> None:
     """Insert the rows of one or more models in as few statements as the database allows,
     with no transaction of their own: BEGIN and COMMIT would be two more round trips, and a
     single statement is atomic by itself.
@@ -274,9 +284,14 @@ def goal(request: HttpRequest, name: str, *, kind: str | None = None) -> Any:
     visitor = _visitor(request)
     if visitor is None or not visitor.is_tracked:
         return None
-    return Conversion.objects.create(
+    conversion = Conversion(
         visitor_id=visitor.id, kind=kind, goal=name, is_control=visitor.in_control_group
     )
+    if visitor.cookieless:  # returned unsaved; written once the cookie comes back
+        holding.hold(visitor, [conversion])
+    else:
+        conversion.save()
+    return conversion
 
 
 def _money(value: Any, what: str) -> Decimal:
@@ -348,9 +363,12 @@ def order(
             )
             if app_settings.RECORD_PRODUCT_INTERACTIONS and lines:
                 _purchases_of(visitor, lines, conversion.created_at)
+            # Counted in the row with the conversion, or not at all: exactly once per order,
+            # whatever the cache does and whatever another request of the visitor saves.
+            first_order = storage.credit_order(visitor, amount, at)
     except IntegrityError:
         return Conversion.objects.filter(order_id=order_id).first()
-    _order_into_profile(visitor, amount, lines, order_id)
+    _order_into_profile(visitor, lines, order_id, first_order)
     return conversion
 
 
@@ -395,21 +413,14 @@ def _purchases_of(visitor: VisitorProfile, lines: list[list[Any]], at: Any) -> N
 
 
 def _order_into_profile(
-    visitor: VisitorProfile, amount: Decimal, lines: list[list[Any]], order_id: str
+    visitor: VisitorProfile, lines: list[list[Any]], order_id: str, first_order: bool
 ) -> None:
+    """The bought products into the profile (the row's totals are there already); a first
+    order of a referred visitor rewards the referring customer."""
     data = visitor._data
-    first_order = data.order_count == 0
-    data.order_count += 1
-    data.total_spent = round(data.total_spent + float(amount), 2)
-    data.last_order_at = time.time()
     bought = [str(line[0]) for line in lines]
     data.purchased = list(dict.fromkeys([*bought, *data.purchased]))[:200]
     visitor.dirty = True
-    try:
-        storage.write_row(visitor)  # orders are durable facts: no waiting for the next visit
-        visitor.db_write_needed = False
-    except Exception:
-        logger.exception("personalization: could not save the visitor after an order")
     if first_order and data.referred_by:
         try:
             from .referrals import reward_referrer

@@ -11,7 +11,9 @@ bumps the token, and every process notices:
   ``SHARED_STATE_SECONDS``, when the cache cannot tell other processes anything: a
   local-memory or dummy cache (Django's default), or a cache that fails.
 
-The token is written to both, so a shop may switch cache backends at any time.
+The token is written to both, so a shop may switch cache backends at any time. The cache is
+reached through its circuit breaker (:mod:`personalization.resilience`): while it is being
+skipped after a failure, the token comes from the database at once, without a cache call.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import secrets
 import time
 from typing import Any
 
-from django.core.cache import caches
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .conf import app_settings
+from .resilience import CacheUnavailable, GuardedCache, cache, on_recovery
 
 logger = logging.getLogger("personalization")
 
@@ -71,7 +73,6 @@ class SharedVersion:
         self._value: str | None = None
         self._checked = 0.0  # when the token was last confirmed, from anywhere
         self._stored_checked = 0.0  # when it was last read from the database
-        self._cache_down_until = 0.0
 
     def get(self) -> str:
         """The token. At most once per ``interval`` from a shared cache; otherwise from the
@@ -80,17 +81,12 @@ class SharedVersion:
         now = time.monotonic()
         if self._value is not None and now - self._checked < self.interval:
             return self._value
-        cache = caches[app_settings.CACHE_ALIAS]
-        if not is_per_process(cache) and now >= self._cache_down_until:
+        shared = cache()
+        if not shared.is_per_process:
             try:
-                value = self._from_cache(cache)
-            except Exception:
-                logger.warning(
-                    "personalization: cache unavailable for %s; reading it from the database",
-                    self.key,
-                    exc_info=True,
-                )
-                self._cache_down_until = now + max(shared_state_seconds(), self.interval)
+                value = self._from_cache(shared)
+            except CacheUnavailable:
+                pass  # the breaker logged it; the database answers meanwhile
             else:
                 self._value, self._checked = value, now
                 return value
@@ -122,11 +118,10 @@ class SharedVersion:
         self._value = None
         self._checked = 0.0
         self._stored_checked = 0.0
-        self._cache_down_until = 0.0
 
     # ---------------------------------------------------------------------------------------
-    def _from_cache(self, cache: Any) -> str:
-        value = cache.get(self.key)
+    def _from_cache(self, shared: GuardedCache) -> str:
+        value = shared.call("get", self.key)
         if value is None:
             # Evicted or never set: start from the database's token, so that every process
             # agrees on it whichever of the two it reads.
@@ -134,8 +129,8 @@ class SharedVersion:
                 seed = self._read_stored()
             except Exception:
                 seed = secrets.token_hex(8)
-            cache.add(self.key, seed, None)
-            value = cache.get(self.key) or seed
+            shared.call("add", self.key, seed, None)
+            value = shared.call("get", self.key) or seed
         return str(value)
 
     def _read_stored(self) -> str:
@@ -165,10 +160,12 @@ class SharedVersion:
         value = secrets.token_hex(8)
         failures = []
         try:
-            caches[app_settings.CACHE_ALIAS].set(self.key, value, None)
-        except Exception as exc:
-            failures.append(exc)
-            logger.warning("personalization: could not cache %s", self.key, exc_info=True)
+            cache().call("set", self.key, value, None)
+        except CacheUnavailable as exc:
+            failures.append(exc)  # the breaker logged it; the database carries the token
+            _missed_by_the_cache.add(self)
+        else:
+            _missed_by_the_cache.discard(self)
         try:
             self._store(value)
         except Exception as exc:
@@ -191,3 +188,22 @@ class SharedVersion:
             self._publish()
         except Exception:
             logger.warning("personalization: could not publish %s", self.key, exc_info=True)
+
+
+# Tokens bumped while the cache failed: once it answers again it would still hand out the
+# token from before, so each is copied there from the database.
+_missed_by_the_cache: set[SharedVersion] = set()
+
+
+@on_recovery
+def _republish(breaker: Any) -> None:
+    if breaker is not cache().breaker:
+        return
+    for version in list(_missed_by_the_cache):
+        try:
+            cache().call("set", version.key, version._read_stored(), None)
+        except Exception:
+            logger.warning("personalization: could not republish %s", version.key, exc_info=True)
+            continue
+        _missed_by_the_cache.discard(version)
+        version.forget()

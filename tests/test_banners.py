@@ -70,6 +70,7 @@ def test_first_and_returning_visitors_see_their_banners(hero, browser, clock):
 
 
 def test_each_rendering_logs_one_exposure_matching_the_markup(hero, browser):
+    browser.get("/")  # the visitor cookie comes back from here on
     response, html = page(browser)
     ids = EXPOSURE_RE.findall(html)
     assert len(ids) == 2  # hero and sidebar
@@ -98,6 +99,7 @@ def test_a_page_writes_its_exposures_in_one_query(hero, browser, clock, django_a
 
 
 def test_the_control_group_sees_the_default_and_is_logged_as_control(hero, browser, settings):
+    browser.get("/")  # the visitor cookie comes back from here on
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CONTROL_GROUP_PERCENT": 100}
     _, html = page(browser)
     assert "Welcome to the shop" in html and "Hello, newcomer" not in html
@@ -106,6 +108,7 @@ def test_the_control_group_sees_the_default_and_is_logged_as_control(hero, brows
 
 
 def test_no_fitting_banner_shows_the_default(hero, browser):
+    browser.get("/")  # the visitor cookie comes back from here on
     Banner.objects.all().delete()
     _, html = page(browser)
     assert "Welcome to the shop" in html
@@ -306,6 +309,7 @@ def test_control_and_personalized_visitors_get_the_same_exposures(hero, setup, h
 
 
 def test_an_inactive_placement_logs_its_control_visitors_as_control(hero, browser, settings):
+    browser.get("/")  # the visitor cookie comes back from here on
     hero.is_active = False
     hero.save()
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CONTROL_GROUP_PERCENT": 100}

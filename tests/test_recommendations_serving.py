@@ -426,6 +426,7 @@ def test_control_and_personalized_visitors_get_the_same_exposures(make_product, 
 
 
 def test_an_empty_list_in_the_api_still_logs_its_exposure(client):
+    client.get("/")  # the visitor cookie comes back from here on
     response = client.get("/personalization/api/recommendations/", {"placement": "home"})
     body = response.json()
     assert body["items"] == []

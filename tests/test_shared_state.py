@@ -108,6 +108,51 @@ class TestSharedVersion:
             SharedVersion(KEY).get()  # nothing known yet, nowhere to read it from
         assert Placement.objects.count() == 0  # the test's transaction still works
 
+    def test_definitions_are_served_while_no_version_can_be_read(
+        self, every_read, unreachable_cache
+    ):
+        from personalization.targeting import definitions
+
+        Placement.objects.create(slug="home-hero", name="Home hero", default_title="Welcome")
+        known = definitions.current()
+        assert known.placements["home-hero"].default.title == "Welcome"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ALTER TABLE personalization_sharedstate RENAME TO personalization_elsewhere"
+            )
+        definitions.VERSION.forget()  # neither the cache nor the database can say now
+        assert definitions.current() is known
+
+    def test_a_token_bumped_while_redis_was_down_replaces_the_one_it_kept(self, settings, tmp_path):
+        from django.core.cache import caches
+
+        from tests.redis_servers import RedisServer, cache_settings, need_redis_server
+
+        need_redis_server()
+        redis = RedisServer(tmp_path / "redis").start()
+        try:
+            settings.CACHES = {**settings.CACHES, "redis": cache_settings(redis.port, "pzn-sv")}
+            settings.PERSONALIZATION = {
+                **settings.PERSONALIZATION,
+                "CACHE_ALIAS": "redis",
+                "CACHE_FAILURE_COOLDOWN": 0.2,
+            }
+            version = SharedVersion(KEY, interval=0)
+            version.bump()
+            before = version.get()
+            redis.stop(save=True)
+            version.bump()  # only the database takes it
+            during = SharedState.objects.get(key=KEY).value
+            assert during != before
+            redis.start()  # with the token from before
+            assert caches["redis"].get(KEY) == before
+            time.sleep(0.25)
+            version.get()  # the breaker's trial: the cache is back
+            assert caches["redis"].get(KEY) == during
+            assert version.get() == during
+        finally:
+            redis.stop()
+
     def test_a_bump_in_a_transaction_is_published_again_when_it_commits(
         self, every_read, django_capture_on_commit_callbacks
     ):

@@ -7,15 +7,22 @@ from decimal import Decimal
 
 import pytest
 from django.db import OperationalError, connection
+from django.http import HttpResponse
 
 from personalization import track
 from personalization.middleware import VisitorMiddleware
 from personalization.models import Conversion, Event, Visitor
+from personalization.profiling import storage
+from personalization.profiling.visitor import new_visitor_id
 from tests.conftest import BROWSER_UA, GOOGLEBOT_UA
 
 
 def tracked_request(rf, user_agent: str = BROWSER_UA):
+    """A request of a new visitor whose cookie came back: what it tracks is written."""
     request = rf.get("/", HTTP_USER_AGENT=user_agent)
+    response = HttpResponse()
+    storage.write_visitor_cookie(response, new_visitor_id())
+    request.COOKIES = {name: morsel.value for name, morsel in response.cookies.items()}
     VisitorMiddleware(lambda r: None).process_request(request)
     return request
 
@@ -98,6 +105,25 @@ class TestOrder:
         with time_machine.travel("2026-11-12 15:30:01+00:00", tick=False):
             later = track.order(request, order_id="C-4", total="10")
         assert later.exposure_id == confirmation.pk
+
+    def test_a_stale_profile_cannot_take_orders_back_from_the_row(self, browser, clock):
+        from personalization.profiling import storage
+
+        browser.get("/")
+        clock.shift(20)
+        visitor_id = browser.get("/profile/").json()["id"]
+        # Orders the cached profile never heard of (counted by another process meanwhile).
+        Visitor.objects.filter(pk=visitor_id).update(order_count=3, total_spent=Decimal("30"))
+        clock.shift(31 * 60)
+        browser.get("/")  # a new visit writes the row from the cached profile
+        row = Visitor.objects.get(pk=visitor_id)
+        assert (row.visit_count, row.order_count, row.total_spent) == (2, 3, Decimal("30.00"))
+        assert browser.post("/order/", {"order_id": "S-1", "total": "5.00"}).status_code == 201
+        row.refresh_from_db()
+        assert (row.order_count, row.total_spent) == (4, Decimal("35.00"))
+        data = storage.load(visitor_id)
+        assert (data.order_count, data.total_spent) == (4, 35.0)
+        assert data.last_order_at == row.last_order_at.timestamp()
 
     def test_a_replayed_order_is_recorded_once(self, rf):
         request = tracked_request(rf)

@@ -7,12 +7,17 @@ import functools
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.core.cache import caches
 from django.db import IntegrityError, transaction
 
+from .. import resilience
 from ..conf import app_settings, cached_on_settings
+from ..resilience import CacheUnavailable
+from . import revisions
+from .merge import join, merge_changes
+from .revisions import Revision, profile_cache_key  # noqa: F401  (imported from here)
 from .visitor import (
     ProfileData,
     VisitorProfile,
@@ -76,27 +81,101 @@ def delete_visitor_cookie(response: HttpResponse) -> None:
 
 
 # Cache ---------------------------------------------------------------------------------
-def profile_cache_key(visitor_id: str) -> str:
-    return f"pzn:v1:profile:{visitor_id}"
+class Loaded(NamedTuple):
+    """A stored profile as a request loads it: the data, the cache revision it was loaded at
+    and, when it was joined with its row after an outage, the cached copy it came from (what
+    a concurrent save compares with) and that it must be saved."""
+
+    data: ProfileData
+    revision: Revision
+    base: ProfileData | None = None
 
 
-def _cache():  # type: ignore[no-untyped-def]
-    return caches[app_settings.CACHE_ALIAS]
-
-
-def save_to_cache(data: ProfileData) -> None:
-    _cache().set(profile_cache_key(data.id), data.to_dict(), app_settings.profile_cache_seconds)
-
-
-def load(visitor_id: str) -> ProfileData | None:
-    """The stored profile: from the cache, else rebuilt from the Visitor row (one query)."""
-    data = ProfileData.from_dict(_cache().get(profile_cache_key(visitor_id)))
+def load_stored(visitor_id: str) -> Loaded | None:
+    """The stored profile: from the cache (one round trip), else rebuilt from the Visitor row
+    (one query); None when neither has it. A cache that fails counts as empty."""
+    try:
+        raw, epoch = revisions.read(visitor_id)
+    except CacheUnavailable:
+        raw, epoch = None, revisions.current_epoch()
+    data = ProfileData.from_dict(raw)
     if data is not None and data.id == visitor_id:
-        return data
+        revision = revisions.revision_of(raw)
+        if revision.epoch >= epoch:
+            return Loaded(data, revision)
+        return _rejoined(data, revision._replace(epoch=epoch))
     from ..models import Visitor
 
     row = Visitor.objects.filter(pk=visitor_id).first()
-    return profile_from_row(row) if row is not None else None
+    if row is None:
+        return None
+    return Loaded(profile_from_row(row), Revision(None, 0, epoch))
+
+
+def load(visitor_id: str) -> ProfileData | None:
+    """The stored profile, from the cache or the Visitor row; None when there is none."""
+    loaded = load_stored(visitor_id)
+    return loaded.data if loaded is not None else None
+
+
+def _rejoined(cached: ProfileData, revision: Revision) -> Loaded | None:
+    """A cached copy saved before the last outage ended, joined with the row that may have
+    got orders, visits and views meanwhile; one query, once per profile and outage."""
+    from ..models import Visitor
+
+    row = Visitor.objects.filter(pk=cached.id).first()
+    if row is None:
+        if cached.persisted:  # its row was deleted meanwhile (forgotten, purged)
+            revisions.forget(cached.id)
+            return None
+        return Loaded(cached, revision, cached.copy())
+    return Loaded(join(cached, profile_from_row(row), time.time()), revision, cached)
+
+
+def save_to_cache(data: ProfileData) -> bool:
+    """Cache ``data`` as the visitor's whole profile, replacing any copy (for code that built
+    it whole); False when the cache is unavailable."""
+    try:
+        revisions.write_whole(data, revisions.current_epoch())
+    except CacheUnavailable:
+        return False
+    return True
+
+
+def save(visitor: VisitorProfile) -> None:
+    """Store what this request changed: in the cache, merged with whatever another request of
+    the visitor saved meanwhile, and in the row when the visit needs it. While the cache is
+    unavailable the row is the store, merged the same way under the row's lock."""
+    if not (visitor.dirty or visitor.db_write_needed):
+        return
+    if not resilience.cache().available:  # skipped after a failure: straight to the row
+        if visitor.db_write_needed or visitor._data.persisted:
+            save_to_row(visitor)
+    else:
+        if visitor.db_write_needed:  # first, so the cached copy knows the row exists
+            write_row(visitor)
+            visitor.db_write_needed = False
+        if not revisions.save(visitor) and visitor._data.persisted:
+            save_to_row(visitor)
+    visitor.dirty = False
+
+
+def save_to_row(visitor: VisitorProfile) -> None:
+    """Merge the request's changes into the row, locked meanwhile (the cache is unavailable);
+    the profiles the cache still holds are then rejoined with their rows once it is back."""
+    from ..models import Visitor
+
+    revisions.note_database_write()
+    data = visitor._data
+    with transaction.atomic():
+        row = Visitor.objects.select_for_update().filter(pk=data.id).first()
+        if row is not None:
+            stored = profile_from_row(row)
+            data = merge_changes(stored, data, visitor._base, visitor.views)
+        write_row(visitor, data)
+    visitor._data = data
+    visitor._base, visitor.views = data.copy(), []
+    visitor.db_write_needed = False
 
 
 def profile_from_row(row: Visitor) -> ProfileData:
@@ -185,6 +264,11 @@ def row_values(visitor: VisitorProfile, data: ProfileData) -> dict[str, Any]:
     }
 
 
+# Counted by atomic increments only (credit_order): a row write never sets them, so a profile
+# that missed an order cannot take it back.
+COUNTED_FIELDS = ("order_count", "total_spent", "last_order_at")
+
+
 def write_row(visitor: VisitorProfile, data: ProfileData | None = None) -> None:
     """Write the Visitor row in one upsert query (safe against a concurrent first write)."""
     from ..models import Visitor
@@ -195,9 +279,40 @@ def write_row(visitor: VisitorProfile, data: ProfileData | None = None) -> None:
         [Visitor(id=data.id, **values)],
         update_conflicts=True,
         unique_fields=["id"],
-        update_fields=[name for name in values if name != "first_seen"],
+        update_fields=[
+            name for name in values if name != "first_seen" and name not in COUNTED_FIELDS
+        ],
     )
     data.persisted = True
+
+
+def credit_order(visitor: VisitorProfile, amount: Decimal, at: dt.datetime) -> bool:
+    """Count an order in the visitor's row with atomic increments, and copy the row's totals
+    into the profile; True when it is the visitor's first order. Concurrent requests of the
+    visitor, a stale cached profile or an unreachable cache cannot lose it. Call it inside the
+    transaction that records the order, so the order is counted exactly when it is recorded."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Coalesce, Greatest
+
+    from ..models import Visitor
+
+    data = visitor._data
+    rows = Visitor.objects.filter(pk=data.id)
+    counted = {
+        "order_count": F("order_count") + 1,
+        "total_spent": F("total_spent") + amount,
+        "last_order_at": Greatest(Coalesce(F("last_order_at"), Value(at)), Value(at)),
+    }
+    if not data.persisted or not rows.update(**counted):
+        write_row(visitor, data)  # the visitor's first write: the order comes with it
+        rows.update(**counted)
+    visitor.db_write_needed = False
+    totals = rows.values(*COUNTED_FIELDS).get()
+    data.order_count = totals["order_count"]
+    data.total_spent = float(totals["total_spent"])
+    data.last_order_at = totals["last_order_at"].timestamp()
+    visitor.dirty = True
+    return data.order_count == 1
 
 
 def delete_visitor(visitor_id: str) -> None:
@@ -206,7 +321,7 @@ def delete_visitor(visitor_id: str) -> None:
     from ..models import Visitor
     from ..reports import rollups
 
-    _cache().delete(profile_cache_key(visitor_id))
+    revisions.forget(visitor_id)
     with transaction.atomic():
         rollups.mark_changed([visitor_id])  # what the cells hold of them, to take it away
         Visitor.objects.filter(pk=visitor_id).delete()
@@ -287,8 +402,10 @@ def _attach_user(visitor: VisitorProfile, user: Any) -> None:
     account_id = (
         Visitor.objects.filter(user_id=user.pk).exclude(pk=data.id).values_list("pk", flat=True)
     ).first()
-    account = load(account_id) if account_id is not None else None
-    if account is not None:
+    loaded = load_stored(account_id) if account_id is not None else None
+    if loaded is not None:
+        account = loaded.data
+        base = (loaded.base or account).copy()  # what a concurrent save of it compares with
         account.user_id = user.pk
         if account.control_group is None:  # linked before groups were kept with accounts
             account.control_group = account.in_control_group()
@@ -296,9 +413,9 @@ def _attach_user(visitor: VisitorProfile, user: Any) -> None:
             merge_profiles(account, data, now)
             _reassign_related(data.id, account.id)
             Visitor.objects.filter(pk=data.id).delete()
-            _cache().delete(profile_cache_key(data.id))
+            revisions.forget(data.id)
         write_row(visitor, account)
-        visitor.switch_to(account)
+        visitor.switch_to(account, base=base, revision=loaded.revision)
     elif data.user_id is not None:
         # This browser belonged to another account: start a separate profile for this user,
         # in the group this browser's visits were counted in.

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import math
 import secrets
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from ..conf import app_settings
@@ -69,6 +69,9 @@ class ProfileData:
     # The person's group, fixed when an account was linked (every device of the account gets
     # it); None for a visitor without an account, whose group follows from the id.
     control_group: bool | None = None
+    # What the visitor's requests would have written before their cookie came back (see
+    # personalization.holding): (model label, field values) pairs, the latest last.
+    held: list[Any] = field(default_factory=list)
 
     def in_control_group(self) -> bool:
         """The stored group of an account, else the holdout bucket of the id."""
@@ -102,7 +105,8 @@ class ProfileData:
         if not isinstance(raw, dict) or raw.get("v") != PROFILE_VERSION:
             return None
         try:
-            values = {name: raw[name] for name in _FIELD_NAMES}
+            values = {name: raw[name] for name in _FIELD_NAMES if name != "held"}
+            values["held"] = raw.get("held") or []
             values["referrer"] = _referrer_from(values["referrer"])
             values["first_referrer"] = _referrer_from(values["first_referrer"])
             data = cls(**values)
@@ -113,6 +117,16 @@ class ProfileData:
         if data.control_group is not None and not isinstance(data.control_group, bool):
             return None
         return data
+
+    def copy(self) -> ProfileData:
+        """An independent copy: containers are copied, so changing one leaves the other."""
+        twin = replace(self)
+        twin.recently_viewed = list(self.recently_viewed)
+        twin.interests = {key: list(value) for key, value in self.interests.items()}
+        twin.product_views = dict(self.product_views)
+        twin.purchased = list(self.purchased)
+        twin.held = list(self.held)
+        return twin
 
     # Browsing history -------------------------------------------------------------------
     def add_view(self, product_pk: Any, category_key: str | None, now: float) -> None:
@@ -186,8 +200,13 @@ class VisitorProfile:
         degraded: bool = False,
     ) -> None:
         self._data = data
+        # The profile as loaded, and the cache revision it was loaded at: what this request
+        # changed is replayed onto a newer copy when another request saved one meanwhile.
+        self._base = data.copy()
+        self.revision: Any = None
         self._request = request
         self._now = now
+        self.loaded_at = now
         self.is_bot = is_bot
         self.opted_out = opted_out
         # Set when the profile store failed: the visitor sees defaults, nothing is written.
@@ -196,11 +215,15 @@ class VisitorProfile:
         self.new_visit = False
         self.cookie_needed = False
         self.db_write_needed = False
+        # No cookie came with the request (a first request, or a client that keeps none):
+        # what it would write is held in the profile until the cookie comes back.
+        self.cookieless = False
         self.dirty = False
         self._geo: Geo | None = None
         self._segments: frozenset[str] | None = None
         self._in_control_group: bool | None = None
         self._viewed_this_request: set[Any] = set()
+        self.views: list[tuple[Any, str | None, float]] = []
 
     # Contract attributes -------------------------------------------------------------
     @property
@@ -309,6 +332,7 @@ class VisitorProfile:
             return False
         self._viewed_this_request.add(product_pk)
         self._data.add_view(product_pk, category_key, self._now)
+        self.views.append((product_pk, category_key, self._now))
         self.dirty = True
         return True
 
@@ -317,9 +341,15 @@ class VisitorProfile:
         self.degraded = True
         self.dirty = self.cookie_needed = self.db_write_needed = False
 
-    def switch_to(self, data: ProfileData) -> None:
-        """Continue this request as another stored profile (used when a login merges devices)."""
+    def switch_to(
+        self, data: ProfileData, *, base: ProfileData | None = None, revision: Any = None
+    ) -> None:
+        """Continue this request as another stored profile (used when a login merges devices):
+        ``data`` as changed from ``base``, the copy loaded at ``revision`` (None: a new one)."""
         self._data = data
+        self._base = base if base is not None else data.copy()
+        self.revision = revision
+        self.views = []
         self._in_control_group = None
         self.dirty = True
         self.cookie_needed = True

@@ -20,12 +20,12 @@ import threading
 import time
 from typing import Any
 
-from django.core.cache import caches
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from .. import resilience
 from ..conf import app_settings, on_settings_change
 from ..products import get_adapter, get_product_model, valid_keys
 from .base import CART, PURCHASE, VIEW
@@ -60,7 +60,7 @@ def fill() -> list[str]:
         return list(keys)
     key = FILL_KEY
     try:
-        cache = caches[app_settings.CACHE_ALIAS]
+        cache = resilience.cache()
         key = f"{FILL_KEY}:{get_product_model()._meta.label_lower}"
         keys = cache.get(key)
     except Exception:
@@ -75,7 +75,7 @@ def fill() -> list[str]:
             keys, local_seconds = [], FILL_RETRY_SECONDS
         else:
             try:
-                caches[app_settings.CACHE_ALIAS].set(key, keys, FILL_SECONDS)
+                resilience.cache().set(key, keys, FILL_SECONDS)
             except Exception:
                 logger.warning("personalization: could not cache recommendations", exc_info=True)
     _fill.update(keys=list(keys), until=now + local_seconds)

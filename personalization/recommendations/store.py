@@ -20,12 +20,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.core.cache import caches
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ..conf import app_settings, on_settings_change
+from .. import resilience
+from ..conf import on_settings_change
 from ..versioning import SharedVersion
 from .base import Ranked
 
@@ -43,7 +43,7 @@ _lock = threading.Lock()
 
 
 def _cache() -> Any:
-    return caches[app_settings.CACHE_ALIAS]
+    return resilience.cache()
 
 
 @on_settings_change

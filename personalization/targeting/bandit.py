@@ -13,11 +13,10 @@ import random
 import time
 from typing import Any
 
-from django.core.cache import caches
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from ..conf import app_settings
+from .. import resilience
 
 STATS_KEY = "pzn:v1:bandit-stats"
 LOCAL_SECONDS = 60.0
@@ -42,7 +41,7 @@ def refresh_stats(window_days: int = WINDOW_DAYS) -> int:
         )
     )
     stats = {f"{row['content']}|{row['segment']}": (row["shown"], row["clicked"]) for row in rows}
-    caches[app_settings.CACHE_ALIAS].set(STATS_KEY, stats, None)
+    resilience.cache().set(STATS_KEY, stats, None)
     _local["stats"], _local["loaded"] = stats, time.monotonic()
     return len(stats)
 
@@ -50,7 +49,7 @@ def refresh_stats(window_days: int = WINDOW_DAYS) -> int:
 def _stats() -> dict[str, tuple[int, int]]:
     now = time.monotonic()
     if _local["stats"] is None or now - _local["loaded"] > LOCAL_SECONDS:
-        _local["stats"] = caches[app_settings.CACHE_ALIAS].get(STATS_KEY) or {}
+        _local["stats"] = resilience.cache().get(STATS_KEY) or {}
         _local["loaded"] = now
     return _local["stats"]
 

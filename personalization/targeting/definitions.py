@@ -28,6 +28,8 @@ from .rules import RULE_KINDS, RuleContext, RuleValueError
 logger = logging.getLogger("personalization")
 
 VERSION_KEY = "pzn:v1:targeting-version"
+# The version of definitions loaded while no version could be read: replaced on the next read.
+UNKNOWN_VERSION = "unknown"
 CHECK_INTERVAL_SECONDS = 1.0
 
 
@@ -116,9 +118,22 @@ def forget_local() -> None:
 
 
 def current() -> Definitions:
-    """The compiled definitions; at most one cache read a second, SQL only after a change."""
-    version = VERSION.get()
+    """The compiled definitions; at most one cache read a second, SQL only after a change.
+
+    When neither the cache nor the database can say which version is current, the copy this
+    process has is served; a process without one loads the definitions from the database."""
     definitions = _state["definitions"]
+    try:
+        version = VERSION.get()
+    except Exception:
+        if not _state.get("version_unknown"):  # once, not on every request
+            _state["version_unknown"] = True
+            logger.warning("personalization: targeting version unknown", exc_info=True)
+        if definitions is not None:
+            return definitions
+        version = UNKNOWN_VERSION
+    else:
+        _state["version_unknown"] = False
     if definitions is not None and definitions.version == version:
         return definitions
     with _lock:
