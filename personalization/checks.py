@@ -59,6 +59,7 @@ _NUMBERS: dict[str, tuple[float, float | None]] = {
     "REPORT_MIN_CONVERSIONS": (0, None),
     "GEOIP_CHECK_SECONDS": (0, None),
     "CACHE_FAILURE_COOLDOWN": (0, None),
+    "VIEW_WRITE_DELAY_SECONDS": (0, 60),
 }
 # Fractions the report's planned sample is computed from: name -> (low, high), both exclusive.
 _FRACTIONS: dict[str, tuple[float, float | None]] = {

@@ -102,6 +102,9 @@ DEFAULTS: dict[str, Any] = {
     # strategy of placements that do not choose one and the control group's; extra strategy
     # classes (dotted paths); the history the nightly fit reads and the trending window.
     "RECORD_PRODUCT_INTERACTIONS": True,
+    # Product views for the recommender are written by a background thread of each process,
+    # everything of this many seconds in one statement; 0 writes them with the page.
+    "VIEW_WRITE_DELAY_SECONDS": 1.0,
     "RECOMMENDATION_DEFAULT_STRATEGY": "auto",
     "RECOMMENDATION_CONTROL_STRATEGY": "bestsellers",
     "RECOMMENDATION_STRATEGIES": [],

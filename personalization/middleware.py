@@ -12,7 +12,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.functional import empty
 from django.utils.module_loading import import_string
 
-from . import holding, products, resilience, tracking
+from . import deferred, holding, products, resilience, tracking
 from .conf import app_settings
 from .profiling import storage
 from .profiling.bots import is_bot
@@ -21,10 +21,6 @@ from .profiling.referrer import Referrer, classify_request
 from .profiling.visitor import ProfileData, VisitorProfile, new_visitor_id
 
 logger = logging.getLogger("personalization")
-
-# Within a visit the cached profile is rewritten at most this often when nothing else changed,
-# so a visit's end is known to within this many seconds.
-TOUCH_INTERVAL_SECONDS = 15.0
 
 
 def _referral_validator() -> Any:
@@ -78,44 +74,25 @@ class VisitorMiddleware:
         if bot or opted_out(request):
             return anonymous_visitor(request, now, is_bot=bot, opted_out=not bot)
 
-        visitor_id = storage.read_visitor_id(request)
-        loaded = storage.load_stored(visitor_id) if visitor_id else None
-        if loaded is None:
-            data = ProfileData.new(
-                visitor_id or new_visitor_id(),
-                now,
-                classify_request(request, _referral_validator()),
+        cookie = storage.read_visitor_cookie(request)
+        if cookie is None:
+            return new_visitor(request, now, None)
+        idle = now - cookie.signed_at
+        if cookie.unwritten or idle > app_settings.visit_timeout_seconds:
+            # Once a visit: a new visit, or the second request of a new visitor (its row and
+            # the rows held for it are written now). The profile is read and saved.
+            visitor = VisitorProfile(
+                None, request=request, now=now, visitor_id=cookie.id, loader=load_profile
             )
-            visitor = VisitorProfile(data, request=request, now=now)
-            start_visit(request, data)
-            visitor.new_visit = visitor.cookie_needed = visitor.dirty = True
-            # The row waits for the cookie to come back, so cookieless clients cost no writes;
-            # a returning id whose profile was lost (purged) is written at once.
-            visitor.db_write_needed = visitor_id is not None
-            # Nor anything else: the request's rows are held until the cookie comes back.
-            visitor.cookieless = visitor_id is None
+            visitor.cookie = cookie
+            visitor._data  # noqa: B018  (loaded now, before the view)
             return visitor
-
-        data = loaded.data
-        visitor = VisitorProfile(data, request=request, now=now)
-        visitor.revision = loaded.revision
-        if loaded.base is not None:  # joined with its row after an outage: save the join
-            visitor._base = loaded.base
-            visitor.dirty = True
-        idle = now - data.last_seen
-        if idle > app_settings.visit_timeout_seconds:
-            data.visit_count += 1
-            data.visit_started = now
-            data.referrer = classify_request(request, _referral_validator())
-            start_visit(request, data)
-            visitor.new_visit = visitor.cookie_needed = visitor.db_write_needed = True
-        elif not data.persisted:
-            visitor.db_write_needed = True  # second request of a new visitor: the cookie works
-        if visitor.new_visit or visitor.db_write_needed or idle >= TOUCH_INTERVAL_SECONDS:
-            visitor.dirty = True
-        data.last_seen = now
-        if data.held:
-            release_held(visitor)
+        # Within a visit: nothing is read until something asks for the profile.
+        visitor = VisitorProfile(
+            None, request=request, now=now, visitor_id=cookie.id, loader=load_profile
+        )
+        visitor.cookie = cookie
+        visitor.cookie_needed = idle >= storage.TOUCH_SECONDS
         return visitor
 
     # Response -------------------------------------------------------------------------
@@ -133,10 +110,12 @@ class VisitorMiddleware:
                 storage.delete_visitor_cookie(response)
         except Exception:
             logger.exception("personalization: could not save the visitor profile")
-        if visitor.cookie_needed and visitor.is_tracked:
+        if visitor.is_tracked:
             # Also when saving failed: the next request then finds the row or starts afresh,
             # under the same id.
-            storage.write_visitor_cookie(response, visitor.id)
+            value = visitor_cookie_value(visitor)
+            if visitor.cookie_needed or value != visitor_cookie_value(visitor, sent=True):
+                storage.write_visitor_cookie(response, value)
         if visitor.accessed:
             patch_vary_headers(response, ("Cookie",))
         return response
@@ -154,6 +133,10 @@ class VisitorMiddleware:
         value = match.kwargs.get(field)
         if value is None:
             return
+        if not visitor.is_loaded and deferred.defer_view(
+            visitor.id, field, value, visitor._now, tracking.country_of(visitor)
+        ):
+            return  # added to the profile, and logged, after the response
         try:
             info = product_info(field, value)
         except Exception:
@@ -168,6 +151,10 @@ class VisitorMiddleware:
         wrapped = getattr(user, "_wrapped", user)
         if wrapped is empty or wrapped is None or not getattr(wrapped, "is_authenticated", False):
             return
+        cookie = visitor.cookie
+        linked = cookie is not None and cookie.user_hash == storage.user_hash(wrapped.pk)
+        if linked and not visitor.is_loaded:
+            return  # linked already, as the cookie says: nothing to read
         if visitor.user_id != wrapped.pk:
             storage.attach_user(visitor, wrapped)
 
@@ -180,6 +167,74 @@ class VisitorMiddleware:
 
     def save(self, visitor: VisitorProfile, response: HttpResponseBase) -> None:
         storage.save(visitor)
+
+
+def new_visitor(request: HttpRequest, now: float, visitor_id: str | None) -> VisitorProfile:
+    """A visitor whose profile is not stored: a first request (no cookie), or a returning id
+    whose profile was lost (purged, or forgotten), which is written at once."""
+    data = ProfileData.new(
+        visitor_id or new_visitor_id(), now, classify_request(request, _referral_validator())
+    )
+    visitor = VisitorProfile(data, request=request, now=now)
+    start_visit(request, data)
+    visitor.new_visit = visitor.cookie_needed = visitor.dirty = True
+    # The row waits for the cookie to come back, so cookieless clients cost no writes.
+    visitor.db_write_needed = visitor_id is not None
+    # Nor anything else: the request's rows are held until the cookie comes back.
+    visitor.cookieless = visitor_id is None
+    return visitor
+
+
+def load_profile(visitor: VisitorProfile) -> ProfileData:
+    """Read the stored profile of a visitor who came with the cookie (when first needed), and
+    count a new visit when the cookie says the last request was a visit's length ago."""
+    request, now, cookie = visitor._request, visitor._now, visitor.cookie
+    loaded = storage.load_stored(visitor.id)
+    if loaded is None:
+        fresh = new_visitor(request, now, visitor.id)  # type: ignore[arg-type]
+        for name in ("new_visit", "cookie_needed", "dirty", "db_write_needed"):
+            setattr(visitor, name, getattr(fresh, name))
+        return fresh._data
+    data = loaded.data
+    visitor.revision = loaded.revision
+    # What this request changes is told apart from the copy as loaded (a concurrent save
+    # gets the changes replayed onto it): the visit counted below is such a change.
+    visitor._base = data.copy()
+    if loaded.base is not None:  # joined with its row after an outage: save the join
+        visitor._base = loaded.base
+        visitor.dirty = True
+    idle = now - cookie.signed_at if cookie is not None else 0.0
+    if idle > app_settings.visit_timeout_seconds:
+        data.visit_count += 1
+        data.visit_started = now
+        data.referrer = classify_request(request, _referral_validator())  # type: ignore[arg-type]
+        start_visit(request, data)  # type: ignore[arg-type]
+        visitor.new_visit = visitor.cookie_needed = visitor.db_write_needed = True
+        visitor.dirty = True
+    elif not data.persisted:
+        visitor.db_write_needed = visitor.dirty = True  # the cookie came back: write the row
+    data.last_seen = now
+    if data.held:
+        visitor._profile = data  # release_held reads and changes it
+        release_held(visitor)
+    return data
+
+
+def visitor_cookie_value(visitor: VisitorProfile, *, sent: bool = False) -> str:
+    """The cookie's value for this visitor now, or (``sent``) as the request brought it."""
+    cookie = visitor.cookie
+    if sent:
+        if cookie is None:
+            return ""
+        return storage.cookie_value(cookie.id, unwritten=cookie.unwritten, user=cookie.user_hash)
+    if not visitor.is_loaded:
+        if cookie is None:
+            return visitor.id
+        return storage.cookie_value(visitor.id, user=cookie.user_hash)
+    data = visitor._data
+    return storage.cookie_value(
+        data.id, unwritten=not data.persisted, user=storage.user_hash(data.user_id)
+    )
 
 
 def release_held(visitor: VisitorProfile) -> None:

@@ -14,7 +14,7 @@ from django.db import DatabaseError, IntegrityError, connections, router, transa
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import holding
+from . import deferred, holding
 from .conf import app_settings
 from .money import AmountError, parse_amount
 from .products import get_adapter
@@ -98,7 +98,7 @@ def add_to_cart(request: HttpRequest, product: Any = None, quantity: int = 1) ->
                     product_id=product_key[:64],
                     kind=ProductInteraction.CART,
                     quantity=max(1, min(int(quantity or 1), 10_000)),
-                    country=_country(visitor),
+                    country=country_of(visitor),
                 )
             )
         if visitor.cookieless:
@@ -166,12 +166,12 @@ def queue_interaction(request: HttpRequest, product_pk: Any) -> None:
             visitor_id=visitor.id,
             product_id=str(product_pk)[:64],
             kind=ProductInteraction.VIEW,
-            country=_country(visitor),
+            country=country_of(visitor),
         )
     )
 
 
-def _country(visitor: VisitorProfile) -> str:
+def country_of(visitor: VisitorProfile) -> str:
     """The visitor's country for the recommender's *popular near you*; "" when unknown."""
     try:
         return (visitor.current_geo().country_code or "")[:2]
@@ -180,8 +180,9 @@ def _country(visitor: VisitorProfile) -> str:
 
 
 def flush_exposures(request: HttpRequest) -> int:
-    """Write the request's queued product views and exposures together (one statement on
-    PostgreSQL, see :func:`write_rows`); returns how many exposures. A failure raises."""
+    """Write the request's exposures (one statement), with its product views when they are
+    not left to the background writer (:mod:`personalization.deferred`); returns how many
+    exposures. A failure raises."""
     from .models import Exposure, ProductInteraction
 
     visitor = _visitor(request)
@@ -193,6 +194,8 @@ def flush_exposures(request: HttpRequest) -> int:
         if visitor.cookieless:  # written once the cookie comes back, see holding
             holding.hold(visitor, [*pending, *views])
             return len(pending)
+    if views and deferred.defer_views(views):  # written by the process's background writer
+        views = []
     write_rows([(ProductInteraction, views), (Exposure, pending)])
     return len(pending)
 
@@ -396,7 +399,7 @@ def _last_clicked_exposure(visitor_id: str, at: dt.datetime) -> Any:
 def _purchases_of(visitor: VisitorProfile, lines: list[list[Any]], at: Any) -> None:
     from .models import ProductInteraction
 
-    country = _country(visitor)
+    country = country_of(visitor)
     ProductInteraction.objects.bulk_create(
         [
             ProductInteraction(

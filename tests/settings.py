@@ -109,6 +109,9 @@ PERSONALIZATION = {
     "CONTROL_GROUP_PERCENT": 10,
     # Work queued without a broker runs at commit in the test's own thread (its database).
     "JOBS_FALLBACK": "inline",
+    # Product views are written with the page, in the test's own transaction; the background
+    # writer has tests of its own (tests/test_deferred_views.py).
+    "VIEW_WRITE_DELAY_SECONDS": 0,
 }
 
 LOGGING = {

@@ -24,6 +24,7 @@ def tracked_request(rf, user_agent: str = BROWSER_UA):
     storage.write_visitor_cookie(response, new_visitor_id())
     request.COOKIES = {name: morsel.value for name, morsel in response.cookies.items()}
     VisitorMiddleware(lambda r: None).process_request(request)
+    assert request.visitor.visit_count == 1  # the page reads the profile (loaded now)
     return request
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import re
 import time
@@ -39,32 +40,83 @@ VISITOR_ID_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
 
 
 # Cookie --------------------------------------------------------------------------------
+class Cookie(NamedTuple):
+    """What the signed visitor cookie tells without a round trip to the cache.
+
+    Its value is the visitor id, then flags after dots: ``n`` while the visitor's row is not
+    written yet (a new visitor's first answer), ``u<hash>`` once the profile is linked to an
+    account (a hash of the user's key). Django signs it with the time it was set, which is
+    when the visitor was last seen, to within :data:`TOUCH_SECONDS`."""
+
+    id: str
+    signed_at: float
+    unwritten: bool = False
+    user_hash: str = ""
+
+
+# The cookie is set again when it is this old, so that its signing time says when the visitor
+# was last seen: the end of a visit is known to within this many seconds.
+TOUCH_SECONDS = 15.0
+
+
 def read_visitor_id(request: HttpRequest) -> str | None:
     """The id from the signed cookie, or None when missing, tampered with, oversized or odd."""
+    cookie = read_visitor_cookie(request)
+    return cookie.id if cookie is not None else None
+
+
+def read_visitor_cookie(request: HttpRequest) -> Cookie | None:
+    """The signed cookie's contents, or None when missing, tampered with, oversized or odd."""
     name = app_settings.COOKIE_NAME
     raw = request.COOKIES.get(name)
     if not raw or len(raw) > MAX_COOKIE_LENGTH:
         return None
-    return _verified_id(name, raw)
+    return _verified(name, raw)
 
 
 @cached_on_settings
 @functools.lru_cache(maxsize=8192)
-def _verified_id(name: str, raw: str) -> str | None:
+def _verified(name: str, raw: str) -> Cookie | None:
     """Check a cookie's signature once per process: a visitor sends the same value on every
-    request. Only the outcome for that exact string is kept; a SECRET_KEY change clears it."""
+    request for a while. Only the outcome for that exact string is kept; a SECRET_KEY change
+    clears it."""
+    from django.core import signing
     from django.http import HttpRequest
 
     probe = HttpRequest()
     probe.COOKIES = {name: raw}
     value = probe.get_signed_cookie(name, default=None, salt=COOKIE_SALT)
-    return value if isinstance(value, str) and VISITOR_ID_RE.match(value) else None
+    if not isinstance(value, str):
+        return None
+    visitor_id, *flags = value.split(".")
+    if not VISITOR_ID_RE.match(visitor_id):
+        return None
+    try:  # the signer's own timestamp: value:timestamp:signature
+        signed_at = float(signing.b62_decode(raw.rsplit(":", 2)[-2]))
+    except (ValueError, IndexError):
+        return None
+    users = [flag[1:] for flag in flags if flag.startswith("u")]
+    return Cookie(visitor_id, signed_at, "n" in flags, users[0] if users else "")
 
 
-def write_visitor_cookie(response: HttpResponse, visitor_id: str) -> None:
+def user_hash(user_pk: Any) -> str:
+    """The short mark of an account in the cookie (the cookie is signed; this only tells
+    whether the logged-in user is the one the profile is linked to)."""
+    if user_pk is None:
+        return ""
+    return hashlib.sha256(f"pzn-user:{user_pk}".encode()).hexdigest()[:12]
+
+
+def cookie_value(visitor_id: str, *, unwritten: bool = False, user: str = "") -> str:
+    """The cookie's value (before signing) for these facts."""
+    return visitor_id + (".n" if unwritten else "") + (f".u{user}" if user else "")
+
+
+def write_visitor_cookie(response: HttpResponse, value: str) -> None:
+    """Set the cookie to ``value``: a visitor id, or a :func:`cookie_value`."""
     response.set_signed_cookie(
         app_settings.COOKIE_NAME,
-        visitor_id,
+        value,
         salt=COOKIE_SALT,
         max_age=app_settings.cookie_max_age,
         domain=app_settings.COOKIE_DOMAIN,
@@ -318,10 +370,12 @@ def credit_order(visitor: VisitorProfile, amount: Decimal, at: dt.datetime) -> b
 def delete_visitor(visitor_id: str) -> None:
     """Forget a visitor everywhere: the cache entry, the row, the rows that point at it (also
     when the visitor's own row was never written) and its part of the report's roll-ups."""
+    from .. import deferred
     from ..models import Visitor
     from ..reports import rollups
 
     revisions.forget(visitor_id)
+    deferred.forget(visitor_id)
     with transaction.atomic():
         rollups.mark_changed([visitor_id])  # what the cells hold of them, to take it away
         Visitor.objects.filter(pk=visitor_id).delete()

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
@@ -191,18 +192,25 @@ class VisitorProfile:
 
     def __init__(
         self,
-        data: ProfileData,
+        data: ProfileData | None,
         *,
         request: HttpRequest | None = None,
         now: float,
         is_bot: bool = False,
         opted_out: bool = False,
         degraded: bool = False,
+        visitor_id: str | None = None,
+        loader: Callable[[VisitorProfile], ProfileData] | None = None,
     ) -> None:
-        self._data = data
+        # ``data`` None: a returning visitor within a visit, whose profile is loaded by
+        # ``loader`` when something first reads it; a page that reads nothing costs no
+        # round trip to the cache and writes nothing.
+        self._profile = data
+        self._id = data.id if data is not None else str(visitor_id)
+        self._loader = loader
         # The profile as loaded, and the cache revision it was loaded at: what this request
         # changed is replayed onto a newer copy when another request saved one meanwhile.
-        self._base = data.copy()
+        self._base = data.copy() if data is not None else None
         self.revision: Any = None
         self._request = request
         self._now = now
@@ -214,6 +222,8 @@ class VisitorProfile:
         self.accessed = False
         self.new_visit = False
         self.cookie_needed = False
+        # What the request's signed cookie said (personalization.profiling.storage.Cookie).
+        self.cookie: Any = None
         self.db_write_needed = False
         # No cookie came with the request (a first request, or a client that keeps none):
         # what it would write is held in the profile until the cookie comes back.
@@ -225,10 +235,34 @@ class VisitorProfile:
         self._viewed_this_request: set[Any] = set()
         self.views: list[tuple[Any, str | None, float]] = []
 
+    @property
+    def _data(self) -> ProfileData:
+        """The stored profile, loaded on first use."""
+        if self._profile is None:
+            loader, self._loader = self._loader, None
+            if loader is None:
+                raise RuntimeError("a lazy visitor profile without a loader")
+            data = loader(self)
+            self._profile = data
+            if self._base is None:
+                self._base = data.copy()
+            self._id = data.id
+        return self._profile
+
+    @_data.setter
+    def _data(self, data: ProfileData) -> None:
+        self._profile = data
+        self._id = data.id
+
+    @property
+    def is_loaded(self) -> bool:
+        """Whether this request has read the stored profile (or had it from the start)."""
+        return self._profile is not None
+
     # Contract attributes -------------------------------------------------------------
     @property
     def id(self) -> str:
-        return self._data.id
+        return self._id
 
     @property
     def is_tracked(self) -> bool:
@@ -336,6 +370,12 @@ class VisitorProfile:
         self.dirty = True
         return True
 
+    def record_view_at(self, product_pk: Any, category_key: str | None, at: float) -> None:
+        """Add a view noted earlier (see personalization.deferred) at its own time."""
+        self._data.add_view(product_pk, category_key, at)
+        self.views.append((product_pk, category_key, at))
+        self.dirty = True
+
     def forget(self) -> None:
         """Stop tracking for the rest of this request: the data was just deleted."""
         self.degraded = True
@@ -347,6 +387,7 @@ class VisitorProfile:
         """Continue this request as another stored profile (used when a login merges devices):
         ``data`` as changed from ``base``, the copy loaded at ``revision`` (None: a new one)."""
         self._data = data
+        self._loader = None
         self._base = base if base is not None else data.copy()
         self.revision = revision
         self.views = []
@@ -362,4 +403,6 @@ class VisitorProfile:
 
     def __repr__(self) -> str:
         kind = "tracked" if self.is_tracked else ("bot" if self.is_bot else "untracked")
-        return f"<VisitorProfile {self._data.id} {kind} visit={self._data.visit_count}>"
+        if self._profile is None:
+            return f"<VisitorProfile {self._id} {kind} not loaded>"
+        return f"<VisitorProfile {self._id} {kind} visit={self._profile.visit_count}>"

@@ -37,6 +37,8 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     from django.shortcuts import render
 
     product = get_object_or_404(Product.objects.select_related("category"), slug=slug)
+    if request.GET.get("read"):  # a page that reads the profile (personalized content would)
+        request.visitor.visit_count  # noqa: B018
     return render(request, "testapp/product.html", {"product": product})
 
 
