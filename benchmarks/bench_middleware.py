@@ -230,11 +230,13 @@ def main() -> None:
 
     setup_test_environment()
     settings.DEBUG = False
+    from shop_demo import settings as demo
+
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3") and database["NAME"] == ":memory:":
         # A file, as a shop's: the background writer's thread opens it too.
         database["NAME"] = str(Path(tempfile.mkdtemp(prefix="pzn-bench-")) / "db.sqlite3")
-    from shop_demo import settings as demo
+        database["OPTIONS"] = demo.SQLITE_OPTIONS  # the demo shop's
 
     with tempfile.TemporaryDirectory() as tmp:
         geoip_path = Path(tmp) / "bench-city.mmdb"

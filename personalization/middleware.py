@@ -56,7 +56,9 @@ class VisitorMiddleware:
         return self.process_response(request, response)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        await sync_to_async(self.process_request, thread_sensitive=True)(request)
+        # An async view cannot read the profile lazily (a cache miss reads the database), so
+        # async stacks read it before the view, in the thread the database calls run in.
+        await sync_to_async(self.process_request_eagerly, thread_sensitive=True)(request)
         response = await self.get_response(request)
         return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
 
@@ -68,6 +70,10 @@ class VisitorMiddleware:
         except Exception:
             logger.exception("personalization: could not load the visitor profile; using defaults")
             request.visitor = anonymous_visitor(request, now, degraded=True)  # type: ignore[attr-defined]
+
+    def process_request_eagerly(self, request: HttpRequest) -> None:
+        self.process_request(request)
+        request.visitor._data  # type: ignore[attr-defined]  # noqa: B018
 
     def build_visitor(self, request: HttpRequest, now: float) -> VisitorProfile:
         bot = is_bot(request.META.get("HTTP_USER_AGENT"))

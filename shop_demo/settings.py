@@ -122,6 +122,14 @@ TEMPLATES = [
     },
 ]
 
+# SQLite as a web server wants it: readers never wait for the writer (WAL), a commit does not
+# wait for the disk (a power cut may lose the last commits, never the file), and a transaction
+# that will write takes the lock when it starts, instead of failing when it upgrades.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+}
+
 # Databases: SQLite under var/ unless DATABASE_URL names another (postgres://..., sqlite:///...).
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
@@ -136,6 +144,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "demo.sqlite3",
+            "OPTIONS": SQLITE_OPTIONS,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

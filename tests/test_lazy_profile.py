@@ -173,3 +173,17 @@ def test_a_new_visitor_s_first_answer_marks_the_row_as_unwritten(clock):
     cookie = cookie_of(browser.get("/"))
     assert cookie is not None and cookie.unwritten
     assert not Visitor.objects.filter(pk=cookie.id).exists()
+
+
+def test_a_profile_that_fails_to_load_in_a_view_gives_defaults(browser, clock, caplog):
+    settled(browser, clock)
+    clock.shift(3)
+    with mock.patch(
+        "personalization.profiling.storage.load_stored", side_effect=RuntimeError("db down")
+    ):
+        response = browser.get("/profile/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["visit_count"] == 1 and body["recently_viewed"] == []
+    assert "pzn_vid" not in response.cookies  # the visitor's cookie stays as it was
+    assert any("could not load the visitor profile" in r.getMessage() for r in caplog.records)

@@ -240,9 +240,19 @@ class VisitorProfile:
         """The stored profile, loaded on first use."""
         if self._profile is None:
             loader, self._loader = self._loader, None
-            if loader is None:
-                raise RuntimeError("a lazy visitor profile without a loader")
-            data = loader(self)
+            try:
+                if loader is None:
+                    raise RuntimeError("a lazy visitor profile without a loader")
+                data = loader(self)
+            except Exception:
+                # Read in the middle of a view: the page goes on with defaults, as it would
+                # had the profile failed to load before the view.
+                logger.exception(
+                    "personalization: could not load the visitor profile; using defaults"
+                )
+                data = ProfileData.new("anon-" + new_visitor_id(), self._now, Referrer())
+                self.degraded = True
+                self.dirty = self.cookie_needed = self.db_write_needed = False
             self._profile = data
             if self._base is None:
                 self._base = data.copy()
