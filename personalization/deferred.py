@@ -53,6 +53,13 @@ class PendingView(NamedTuple):
     country: str
 
 
+class Logged(NamedTuple):
+    """A pending view that a request of its visitor has added to the profile: only its row
+    is left to write."""
+
+    view: PendingView
+
+
 class _Backlog:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -138,6 +145,19 @@ class _Backlog:
                 self.failing = False
             return len(rows)
 
+    def take_views(self, visitor_id: str) -> list[PendingView]:
+        """The visitor's views that wait for their profile; only their rows are left here."""
+        with self.lock:
+            self._this_process()
+            if not self.rows:
+                return []
+            taken = []
+            for index, entry in enumerate(self.rows):
+                if isinstance(entry, PendingView) and entry.visitor_id == visitor_id:
+                    taken.append(entry)
+                    self.rows[index] = Logged(entry)
+            return taken
+
     def waiting(self) -> int:
         with self.lock:
             self._this_process()
@@ -157,7 +177,10 @@ def _into_profiles(entries: list[Any]) -> list[Any]:
     by_visitor: dict[str, list[tuple[PendingView, Any, Any]]] = {}
     out: list[Any] = []
     for entry in entries:
-        if not isinstance(entry, PendingView):
+        in_profile = isinstance(entry, Logged)
+        if in_profile:
+            entry = entry.view
+        elif not isinstance(entry, PendingView):
             out.append(entry)
             continue
         try:
@@ -167,7 +190,7 @@ def _into_profiles(entries: list[Any]) -> list[Any]:
             continue
         if info is None:
             continue
-        if profiles:
+        if profiles and not in_profile:
             by_visitor.setdefault(entry.visitor_id, []).append((entry, *info))
         out.append([entry, info[0]])
     for visitor_id, views in by_visitor.items():
@@ -221,7 +244,7 @@ def _of_known_visitors(rows: list[Any]) -> list[Any]:
     (in another process) leaves nothing behind."""
     from .models import Visitor
 
-    ids = {row.visitor_id for row in rows}
+    ids = {row.visitor_id for row in rows}  # model instances by now
     known: set[Any] = set()
     listed = list(ids)
     for start in range(0, len(listed), 500):
@@ -252,10 +275,21 @@ def flush() -> int:
     return _backlog.flush()
 
 
+def take_views(visitor_id: str) -> list[PendingView]:
+    """The views of ``visitor_id`` that wait in this process to be added to the profile: a
+    request that reads the profile adds them itself, so the visitor's next page knows them
+    however soon it comes (the rows are still written by the background writer)."""
+    return _backlog.take_views(visitor_id)
+
+
 def forget(visitor_id: str) -> None:
     """Drop the rows of a visitor being forgotten that wait in this process."""
     with _backlog.lock:
-        _backlog.rows = [row for row in _backlog.rows if row.visitor_id != visitor_id]
+        _backlog.rows = [row for row in _backlog.rows if _visitor_of(row) != visitor_id]
+
+
+def _visitor_of(entry: Any) -> Any:
+    return entry.view.visitor_id if isinstance(entry, Logged) else entry.visitor_id
 
 
 def waiting() -> int:

@@ -220,10 +220,23 @@ def load_profile(visitor: VisitorProfile) -> ProfileData:
     elif not data.persisted:
         visitor.db_write_needed = visitor.dirty = True  # the cookie came back: write the row
     data.last_seen = now
+    visitor._profile = data  # what follows reads and changes it
     if data.held:
-        visitor._profile = data  # release_held reads and changes it
         release_held(visitor)
+    add_waiting_views(visitor)
     return data
+
+
+def add_waiting_views(visitor: VisitorProfile) -> None:
+    """Add the product views this process has not yet added to the visitor's profile."""
+    for view in deferred.take_views(visitor.id):
+        try:
+            info = product_info(view.field, view.value)
+        except Exception:
+            logger.exception("personalization: could not look up the viewed product")
+            continue
+        if info is not None:
+            visitor.record_view_at(*info, view.at)
 
 
 def visitor_cookie_value(visitor: VisitorProfile, *, sent: bool = False) -> str:

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from personalization import deferred
 from personalization.models import ProductInteraction, Visitor
+from personalization.profiling import storage
 from tests.conftest import BROWSER_UA
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,11 +77,29 @@ def test_the_views_reach_the_profile_after_the_response(delay, make_product, set
     browser, products = returning(make_product)
     browser.get("/products/p0/")
     browser.get("/products/p1/")
-    assert browser.get("/profile/").json()["recently_viewed"] == []  # not yet
+    visitor_id = Visitor.objects.get().pk
+    assert storage.load(visitor_id).recently_viewed == []  # not in the stored profile yet
     deferred.flush()
-    body = browser.get("/profile/").json()
+    stored = storage.load(visitor_id)
+    assert stored.recently_viewed == [products[1].pk, products[0].pk]
+    assert stored.product_views == {str(products[0].pk): 1, str(products[1].pk): 1}
+    assert views() == 2
+
+
+def test_the_next_page_that_reads_the_profile_knows_the_views_at_once(
+    delay, make_product, settings
+):
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "VIEW_WRITE_DELAY_SECONDS": 30}
+    browser, products = returning(make_product)
+    browser.get("/products/p0/")
+    browser.get("/products/p1/")
+    body = browser.get("/profile/").json()  # no wait: this process adds them itself
     assert body["recently_viewed"] == [products[1].pk, products[0].pk]
-    assert body["top_categories"]
+    assert views() == 0 and deferred.waiting() == 2
+    deferred.flush()  # the rows only: the views are in the profile once
+    stored = storage.load(Visitor.objects.get().pk)
+    assert stored.product_views == {str(products[0].pk): 1, str(products[1].pk): 1}
+    assert views() == 2
 
 
 def test_a_page_that_read_the_profile_records_the_view_itself(delay, make_product, settings):

@@ -152,4 +152,6 @@ PERSONALIZATION = {
     "PRODUCT_MODEL": "catalogue.Product",
     "PRODUCT_ADAPTER": "personalization.contrib.oscar.adapters.OscarProductAdapter",
     "PRODUCT_VIEW_URLS": {"catalogue:detail": "pk"},
+    # The tests read ProductInteraction rows right after a request, in their own transaction.
+    "VIEW_WRITE_DELAY_SECONDS": 0,
 }
