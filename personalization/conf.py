@@ -102,6 +102,10 @@ DEFAULTS: dict[str, Any] = {
     # strategy of placements that do not choose one and the control group's; extra strategy
     # classes (dotted paths); the history the nightly fit reads and the trending window.
     "RECORD_PRODUCT_INTERACTIONS": True,
+    # On PostgreSQL, a page's exposures and the background writer's product views are
+    # committed without waiting for the disk (synchronous_commit off for that transaction
+    # only): a crash of the database's machine may lose their last fraction of a second.
+    "TRACKING_ASYNC_COMMIT": True,
     # Product views for the recommender are written by a background thread of each process,
     # everything of this many seconds in one statement; 0 writes them with the page.
     "VIEW_WRITE_DELAY_SECONDS": 1.0,

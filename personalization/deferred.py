@@ -47,10 +47,19 @@ class PendingView(NamedTuple):
     """A product view noted by a request that did not read the profile."""
 
     visitor_id: str
-    field: str
+    field: str  # how the product is looked up ("" when it was known: ``known``)
     value: str
     at: float
     country: str
+    known: tuple[Any, Any] | None = None  # (pk, category key), when the caller had them
+
+    def info(self) -> tuple[Any, Any] | None:
+        """(pk, category key) of the viewed product; None when it is unknown."""
+        if self.known is not None:
+            return self.known
+        from .products import view_info
+
+        return view_info(self.field, self.value)
 
 
 class Logged(NamedTuple):
@@ -168,7 +177,6 @@ def _into_profiles(entries: list[Any]) -> list[Any]:
     """Add the pending views to their visitors' profiles, one load and save a visitor; the
     result lists the rows to write (pending views become ``[view, product pk]`` pairs)."""
     from . import resilience
-    from .products import view_info
     from .profiling import storage
 
     # While the cache fails, the rows are written but the profiles miss these views: adding
@@ -184,7 +192,7 @@ def _into_profiles(entries: list[Any]) -> list[Any]:
             out.append(entry)
             continue
         try:
-            info = view_info(entry.field, entry.value)
+            info = entry.info()
         except Exception:
             logger.exception("personalization: could not look up a viewed product")
             continue
@@ -257,11 +265,18 @@ def _of_known_visitors(rows: list[Any]) -> list[Any]:
 _backlog = _Backlog()
 
 
-def defer_view(visitor_id: str, field: str, value: Any, at: float, country: str) -> bool:
-    """Note a product view of a visitor whose profile this request has not read: the
-    background writer adds it to the profile and writes its row. False when the caller must
-    record it itself."""
-    return _backlog.add([PendingView(visitor_id, field, str(value), at, country)])
+def defer_view(
+    visitor_id: str,
+    field: str,
+    value: Any,
+    at: float,
+    country: str,
+    known: tuple[Any, Any] | None = None,
+) -> bool:
+    """Note a product view of a visitor whose profile this request has not read: the product
+    whose ``field`` is ``value``, or ``known`` (pk, category key). The background writer adds
+    it to the profile and writes its row. False when the caller must record it itself."""
+    return _backlog.add([PendingView(visitor_id, field, str(value), at, country, known)])
 
 
 def defer_views(rows: list[Any]) -> bool:

@@ -231,7 +231,7 @@ def add_waiting_views(visitor: VisitorProfile) -> None:
     """Add the product views this process has not yet added to the visitor's profile."""
     for view in deferred.take_views(visitor.id):
         try:
-            info = product_info(view.field, view.value)
+            info = view.known or product_info(view.field, view.value)
         except Exception:
             logger.exception("personalization: could not look up the viewed product")
             continue

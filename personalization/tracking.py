@@ -68,6 +68,13 @@ def product_view(request: HttpRequest, product: Any) -> bool:
     try:
         adapter = get_adapter()
         pk = adapter.pk(product)
+        if not visitor.is_loaded and pk not in visitor._viewed_this_request:
+            # Like a PRODUCT_VIEW_URLS page: added to the profile after the response.
+            known = (pk, adapter.category_key(product))
+            at, country = visitor._now, country_of(visitor)
+            if deferred.defer_view(visitor.id, "", "", at, country, known):
+                visitor._viewed_this_request.add(pk)
+                return True
         if not visitor.record_product_view(pk, adapter.category_key(product)):
             return False
         queue_interaction(request, pk)
@@ -226,6 +233,12 @@ def write_rows(batches: list[tuple[Any, list[Any]]]) -> None:
             *first, last = statements
             ctes = ", ".join(f"pzn_insert_{n} AS ({sql})" for n, (sql, _) in enumerate(first))
             statements = [(f"WITH {ctes} {last[0]}", [p for _, ps in statements for p in ps])]
+        if _commits_without_waiting(connection):
+            try:
+                _execute_without_waiting(connection, alias, statements)
+            except DatabaseError as exc:
+                failure = failure or exc
+            continue
         with connection.cursor() as cursor:
             for sql, params in statements:
                 try:
@@ -237,6 +250,47 @@ def write_rows(batches: list[tuple[Any, list[Any]]]) -> None:
     for model, rows in batches:
         for row in rows:
             row._state.adding, row._state.db = False, router.db_for_write(model)
+
+
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+
+
+def _commits_without_waiting(connection: Any) -> bool:
+    """Whether these rows are committed without waiting for the disk: on PostgreSQL, when
+    ``TRACKING_ASYNC_COMMIT`` is on and no transaction of the caller's is open (whose own
+    commit must keep its durability)."""
+    return (
+        connection.vendor == "postgresql"
+        and bool(app_settings.TRACKING_ASYNC_COMMIT)
+        and not connection.in_atomic_block
+    )
+
+
+def _execute_without_waiting(connection: Any, alias: str, statements: list[Any]) -> None:
+    """Run the statements in a transaction of their own with ``synchronous_commit`` off for
+    it alone: PostgreSQL then commits without waiting for the write-ahead log to reach the
+    disk (the page does not wait a disk flush for its analytics rows). A crash of the database
+    server's machine may lose the last fraction of a second of such rows, never corrupt or
+    half-write them; every other write of the shop keeps its durability. With client-side
+    parameter binding (Django's default for psycopg 3, and psycopg2) the setting travels with
+    the first statement, in one round trip."""
+    with transaction.atomic(using=alias), connection.cursor() as cursor:
+        first, *rest = statements
+        if _binds_on_client(cursor):
+            cursor.execute(f"{ASYNC_COMMIT}; {first[0]}", first[1])
+        else:
+            cursor.execute(ASYNC_COMMIT)
+            cursor.execute(*first)
+        for sql, params in rest:
+            cursor.execute(sql, params)
+
+
+def _binds_on_client(cursor: Any) -> bool:
+    raw = getattr(cursor, "cursor", cursor)
+    kind = type(raw)
+    return kind.__module__.startswith("psycopg2") or "ClientCursor" in {
+        base.__name__ for base in kind.__mro__
+    }
 
 
 def _insert_sql(model: Any, rows: list[Any], connection: Any) -> list[tuple[str, list[Any]]]:

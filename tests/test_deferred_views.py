@@ -188,3 +188,25 @@ def test_a_forked_child_starts_empty_and_the_parent_keeps_its_rows(delay, make_p
     assert os.waitstatus_to_exitcode(status) == 0
     assert deferred.waiting() == 1
     assert deferred.flush() == 1 and views() == 1
+
+
+def test_track_product_view_is_deferred_the_same_way(delay, settings):
+    from tests.testapp.models import Book
+
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "PRODUCT_MODEL": "testapp.Book",
+        "PRODUCT_ADAPTER": "tests.testapp.adapters.BookAdapter",
+        "PRODUCT_VIEW_URLS": {},
+        "VIEW_WRITE_DELAY_SECONDS": 30,
+    }
+    book = Book.objects.create(title="Dune", isbn="9780441013593", genre="scifi", cost=9)
+    browser = Client(HTTP_USER_AGENT=BROWSER_UA)
+    browser.get("/")
+    browser.get("/")
+    assert browser.get(f"/books/{book.isbn}/").status_code == 200
+    assert deferred.waiting() == 1 and views() == 0
+    body = browser.get("/profile/").json()
+    assert body["recently_viewed"] == [book.pk] and body["top_categories"] == ["scifi"]
+    assert deferred.flush() == 1
+    assert ProductInteraction.objects.get().product_id == str(book.pk)
