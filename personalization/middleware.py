@@ -116,9 +116,9 @@ class VisitorMiddleware:
                 storage.delete_visitor_cookie(response)
         except Exception:
             logger.exception("personalization: could not save the visitor profile")
-        if visitor.is_tracked:
+        if visitor.is_tracked and (visitor.is_loaded or visitor.cookie_needed):
             # Also when saving failed: the next request then finds the row or starts afresh,
-            # under the same id.
+            # under the same id. (A profile not read: the cookie says the same as it did.)
             value = visitor_cookie_value(visitor)
             if visitor.cookie_needed or value != visitor_cookie_value(visitor, sent=True):
                 storage.write_visitor_cookie(response, value)
@@ -129,11 +129,11 @@ class VisitorMiddleware:
     def record_product_page(
         self, request: HttpRequest, response: HttpResponseBase, visitor: VisitorProfile
     ) -> None:
-        if not 200 <= response.status_code < 300:
-            return
         match = getattr(request, "resolver_match", None)
+        if match is None or not 200 <= response.status_code < 300:
+            return
         urls = app_settings.PRODUCT_VIEW_URLS or {}
-        if match is None or match.view_name not in urls:
+        if match.view_name not in urls:
             return
         field = urls[match.view_name]
         value = match.kwargs.get(field)

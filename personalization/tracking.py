@@ -190,6 +190,11 @@ def flush_exposures(request: HttpRequest) -> int:
     """Write the request's exposures (one statement), with its product views when they are
     not left to the background writer (:mod:`personalization.deferred`); returns how many
     exposures. A failure raises."""
+    if (
+        EXPOSURES_ATTRIBUTE not in request.__dict__
+        and INTERACTIONS_ATTRIBUTE not in request.__dict__
+    ):
+        return 0  # most pages: nothing to write
     from .models import Exposure, ProductInteraction
 
     visitor = _visitor(request)
