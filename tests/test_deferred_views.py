@@ -52,7 +52,7 @@ def test_a_product_page_writes_its_view_after_the_response(delay, make_product):
     browser, products = returning(make_product)
     with CaptureQueriesContext(connection) as page:
         assert browser.get("/products/p0/").status_code == 200
-    inserts = [q["sql"] for q in page.captured_queries if q["sql"].startswith("INSERT")]
+    inserts = [q["sql"] for q in page.captured_queries if "INSERT INTO" in q["sql"]]
     assert inserts == []  # no statement of its own
     assert eventually(lambda: views() == 1)
     row = ProductInteraction.objects.get()
@@ -67,7 +67,7 @@ def test_many_views_go_in_one_statement(delay, make_product, settings):
     assert deferred.waiting() == 3 and views() == 0
     with CaptureQueriesContext(connection) as flush:
         assert deferred.flush() == 3
-    inserts = [q for q in flush.captured_queries if q["sql"].startswith("INSERT")]
+    inserts = [q for q in flush.captured_queries if "INSERT INTO" in q["sql"]]
     assert len(inserts) == 1  # the products were looked up (once each), then one INSERT
     assert views() == 3
 
