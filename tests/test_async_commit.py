@@ -13,7 +13,9 @@ from personalization.models import Exposure, Visitor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's"
+    ),
 ]
 
 
