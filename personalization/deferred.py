@@ -32,7 +32,7 @@ import os
 import threading
 from typing import Any, NamedTuple
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import close_old_connections, connections
 
 from .conf import app_settings
 
@@ -109,11 +109,16 @@ class _Backlog:
         while True:
             self.wake.wait(delay)
             self.wake.clear()
-            close_old_connections()
             try:
+                close_old_connections()
                 self.flush()
+            except Exception:
+                logger.exception("personalization: the background writer failed; it goes on")
             finally:
-                connections.close_all()  # this thread's connections only
+                try:
+                    connections.close_all()  # this thread's connections only
+                except Exception:
+                    logger.debug("personalization: could not close the writer's connections")
             with self.lock:
                 if not self.rows and self.pid == os.getpid():
                     self.thread = None
@@ -139,7 +144,7 @@ class _Backlog:
                 while done < len(rows):
                     write_rows([(ProductInteraction, rows[done : done + BATCH_ROWS])])
                     done += BATCH_ROWS
-            except DatabaseError:
+            except Exception:  # the database, or anything else: the rows are kept
                 if not self.failing:
                     logger.exception(
                         "personalization: could not write %d product views; kept for the next try",

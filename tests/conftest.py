@@ -98,6 +98,9 @@ def demo(settings, tmp_path):
         "GEOIP_PATH": str(geoip),
         "TRUSTED_PROXY_COUNT": 0,
         "CONTROL_GROUP_PERCENT": 0,
+        # Product views in the request, in the test's own transaction (the background writer
+        # has tests of its own).
+        "VIEW_WRITE_DELAY_SECONDS": 0,
     }
     return settings
 
