@@ -60,6 +60,8 @@ _NUMBERS: dict[str, tuple[float, float | None]] = {
     "GEOIP_CHECK_SECONDS": (0, None),
     "CACHE_FAILURE_COOLDOWN": (0, None),
     "VIEW_WRITE_DELAY_SECONDS": (0, 60),
+    "EMAIL_DUE_DAYS": (1, 60),
+    "EMAIL_MAX_PER_WEEK": (0, 100),
 }
 # Fractions the report's planned sample is computed from: name -> (low, high), both exclusive.
 _FRACTIONS: dict[str, tuple[float, float | None]] = {

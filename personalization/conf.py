@@ -115,6 +115,16 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDATION_HISTORY_DAYS": 90,
     "RECOMMENDATION_TRENDING_DAYS": 14,
     "RECOMMENDATION_MAX_LIMIT": 24,
+    # Email. The shop's address for links in emails ("https://shop.example"): no email is
+    # sent without it. The sender (None: DEFAULT_FROM_EMAIL). Each flow's delay in minutes
+    # (None switches it off): welcome after the signup, browse_abandonment after the visit
+    # with product views ended (VISIT_TIMEOUT_MINUTES after the last view). A flow's trigger
+    # stays due for EMAIL_DUE_DAYS; nobody gets more than EMAIL_MAX_PER_WEEK emails in 7 days.
+    "EMAIL_SITE_URL": None,
+    "EMAIL_FROM": None,
+    "EMAIL_FLOWS": {"welcome": 0, "browse_abandonment": 60},
+    "EMAIL_DUE_DAYS": 3,
+    "EMAIL_MAX_PER_WEEK": 3,
     # Work queued while no Celery app and broker take it (a segment recount after an admin
     # save, a new shop's first fit): "thread" runs it after commit in a background thread,
     # "inline" in the caller's thread, "defer" leaves it to the next personalization_jobs run.

@@ -114,6 +114,14 @@ JOBS: dict[str, Job] = {
             at="04:15",
         ),
         Job(
+            "emails",
+            "personalization.emails.run_due",
+            "Send the personalized emails that are due (flows) and retry failed ones.",
+            "personalization.send_emails",
+            "personalization: send due emails",
+            every=300,
+        ),
+        Job(
             "purge",
             "personalization.retention.purge",
             "Delete visitors and interactions past their retention period.",

@@ -116,7 +116,42 @@ def _create(
         consent_text=(consent_text or "")[:MAX_CONSENT_LENGTH],
     )
     referrals.code_for_signup(signup)
+    if signup.consent_text:
+        record_consent(
+            email, signup.consent_text, visitor_id=visitor_id, user=_user(request), source="popup"
+        )
     return signup
+
+
+def record_consent(
+    email: str, consent_text: str, *, visitor_id: str | None, user: Any, source: str
+) -> Any:
+    """Keep an address that agreed to receive the shop's email, with what it agreed to, when
+    and where; an address known already keeps its first consent and gets the visitor and the
+    user it lacked. An address that unsubscribed stays unsubscribed."""
+    from .models import EmailRecipient
+
+    existing = EmailRecipient.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        changed = []
+        if existing.visitor_id is None and visitor_id:
+            existing.visitor_id = visitor_id
+            changed.append("visitor")
+        if existing.user_id is None and user is not None:
+            existing.user = user
+            changed.append("user")
+        if changed:
+            existing.save(update_fields=changed)
+        return existing
+    with transaction.atomic():
+        return EmailRecipient.objects.create(
+            email=email,
+            visitor_id=visitor_id,
+            user=user,
+            consent_at=timezone.now(),
+            consent_text=consent_text[:500],
+            consent_source=source,
+        )
 
 
 def belongs_to(signup: Signup, request: HttpRequest) -> bool:
@@ -130,7 +165,16 @@ def belongs_to(signup: Signup, request: HttpRequest) -> bool:
 def forget_visitor(visitor_id: str) -> None:
     """Erase a visitor's signups (their email addresses) and their unused coupons; used
     coupons stay for the shop's accounts, without the address."""
+    from .models import EmailRecipient
+
     with transaction.atomic():
+        addresses = list(
+            Signup.objects.filter(visitor_id=visitor_id).values_list("email", flat=True)
+        )
+        # The addresses and every email prepared for them (EmailSend cascades).
+        EmailRecipient.objects.filter(visitor_id=visitor_id).delete()
+        for address in addresses:
+            EmailRecipient.objects.filter(email__iexact=address).delete()
         Signup.objects.filter(visitor_id=visitor_id).delete()
         mine = Coupon.objects.filter(visitor_id=visitor_id)
         mine.filter(redeemed_at__isnull=True, signup__isnull=True).delete()

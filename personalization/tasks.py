@@ -20,6 +20,11 @@ if shared_task is not None:
         """Apply the retention periods; returns the visitors deleted."""
         return jobs.run("purge")["visitors"]
 
+    @shared_task(name="personalization.send_emails")
+    def send_emails_task() -> dict[str, int]:
+        """Send the personalized emails that are due; nothing is sent twice."""
+        return jobs.run("emails")
+
     @shared_task(name="personalization.count_segment_members")
     def count_segment_members_task(segment_id: int | None = None) -> int:
         """Recount one segment's members among the last 30 days' visitors, or all segments."""

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from .api import offers, recommendations, reports, schema, views
+from .emails import views as email_views
 
 app_name = "personalization"
 
@@ -17,4 +18,6 @@ urlpatterns = [
     ),
     path("api/report/", reports.ReportView.as_view(), name="api-report"),
     path("api/schema/", schema.PersonalizationSchemaView.as_view(), name="api-schema"),
+    path("email/unsubscribe/<str:token>/", email_views.unsubscribe, name="email-unsubscribe"),
+    path("email/c/<str:token>/", email_views.click, name="email-click"),
 ]

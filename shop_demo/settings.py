@@ -241,7 +241,24 @@ PERSONALIZATION = {
     "GEOIP_PATH": os.environ.get("GEOIP_PATH", str(VAR_DIR / "demo-geoip.mmdb")) or None,
     "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT") or 0),
     "CONTROL_GROUP_PERCENT": 10,
+    # Links in emails lead here; the emails go to the console (EMAIL_BACKEND) and the admin's
+    # outbox (Personalization › Emails) unless the environment names an SMTP server.
+    "EMAIL_SITE_URL": os.environ.get("SITE_URL", "http://127.0.0.1:8000"),
 }
+
+# Email: printed on the console by default; EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER,
+# EMAIL_HOST_PASSWORD, EMAIL_USE_TLS) from the environment sends through that SMTP server.
+if os.environ.get("EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT") or 25)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from personalization import urls as personalization_urls
+from personalization.emails import links
 from personalization.models import Exposure
 from tests.conftest import BROWSER_UA
 
@@ -35,7 +36,7 @@ BATCHES = 16
 # visitor reaches, the fewest to the staff-only report, which computes for 80-120 ms.
 PER_BATCH = {
     "events": 120, "signup": 90, "recommendations": 75, "me": 40, "schema": 20,
-    "report-api": 8, "report-page": 6,
+    "report-api": 8, "report-page": 6, "email-unsubscribe": 20, "email-click": 20,
     "home": 25, "search": 35, "category": 25, "product": 25, "cart": 15, "cart-change": 35,
     "checkout": 30, "orders": 35, "accounts": 25, "pretend": 16,
 }  # fmt: skip
@@ -80,6 +81,8 @@ class Shop:
     product_slugs: list[str]
     exposures: list[str]
     category: str
+    unsubscribe_token: str = ""
+    click_token: str = ""
 
 
 @dataclass
@@ -241,6 +244,19 @@ APP = {
         plausible={**PERIOD, "format": _one_of(["html", "csv", "json"])},
     ),
 }
+_UNSUBSCRIBE_TOKEN = _path_part(lambda shop: shop.unsubscribe_token)
+_CLICK_TOKEN = _path_part(lambda shop: shop.click_token)
+APP["email-unsubscribe"] = Target(
+    lambda f, s: f"/personalization/email/unsubscribe/{_UNSUBSCRIBE_TOKEN(f, s)}/",
+    ("GET", "POST"),
+    ("List-Unsubscribe",),
+    plausible={"List-Unsubscribe": _one_of(["One-Click"])},
+    form=True,
+)
+APP["email-click"] = Target(
+    lambda f, s: f"/personalization/email/c/{_CLICK_TOKEN(f, s)}/",
+    ("GET", "HEAD"),
+)
 DEMO = {
     "home": Target(
         lambda f, s: "/", ("GET",), ("ref", "utm_source", "utm_medium", "utm_campaign", "gclid")
@@ -293,6 +309,7 @@ def shop(demo, settings) -> Shop:
         **settings.PERSONALIZATION,
         "SIGNUP_THROTTLE_RATE": "1000000/minute",  # reach the parsing, not the throttle
         "EVENTS_THROTTLE_RATE": "1000000/minute",
+        "VIEW_WRITE_DELAY_SECONDS": 0,  # rows written in the test's own transaction
     }
     camping = Category.objects.create(name="Camping", slug="camping", position=1)
     products = [
@@ -306,6 +323,8 @@ def shop(demo, settings) -> Shop:
         product_slugs=[p.slug for p in products],
         exposures=[str(uuid.uuid4())],
         category=camping.slug,
+        unsubscribe_token=links.unsubscribe_token(1),
+        click_token=links.click_token(uuid.uuid4(), "/"),
     )
 
 
@@ -375,7 +394,8 @@ def test_the_batches_send_ten_thousand_inputs_to_every_target():
     assert min(PER_BATCH.values()) > 0
     urls = {str(pattern.pattern) for pattern in personalization_urls.urlpatterns}
     assert urls == {"api/me/", "api/signup/", "api/events/", "api/recommendations/",
-                    "api/report/", "api/schema/"}  # fmt: skip
+                    "api/report/", "api/schema/", "email/unsubscribe/<str:token>/",
+                    "email/c/<str:token>/"}  # fmt: skip
 
 
 def _shown(request: dict) -> dict:

@@ -198,6 +198,7 @@ def test_without_a_name_exactly_the_due_jobs_run_then_none(
         "recommendations": today - dt.timedelta(hours=21),  # yesterday 03:00, due at 02:45
         "segment-counts": today + dt.timedelta(hours=4, minutes=20),  # today after 04:15
         "purge": today + dt.timedelta(hours=3, minutes=31),  # today after 03:30...
+        "emails": now - dt.timedelta(minutes=2),  # every 5 min: not yet
     }
     for name, start in last_starts.items():
         JobRun.objects.filter(name=name).update(started_at=start, status=JobRun.OK)
@@ -211,7 +212,7 @@ def test_without_a_name_exactly_the_due_jobs_run_then_none(
     assert sorted(ran(out)) == ["purge", "recommendations", "trending"] and err == ""
     for name in ("purge", "recommendations", "trending"):
         assert started(name) == now
-    for name in ("rollups", "banner-stats", "segment-counts"):
+    for name in ("rollups", "banner-stats", "segment-counts", "emails"):
         assert started(name) == last_starts[name]
     assert JobRun.objects.get(name="purge").requested_at is None
 

@@ -1,3 +1,12 @@
 """Admin: targeting is edited by staff; visitors and logs are read-only."""
 
-from . import jobs, measurement, offers, recommendations, report, targeting, visitors  # noqa: F401
+from . import (  # noqa: F401
+    email,
+    jobs,
+    measurement,
+    offers,
+    recommendations,
+    report,
+    targeting,
+    visitors,
+)

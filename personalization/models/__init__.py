@@ -1,5 +1,6 @@
-"""The app's models, one module per family: visitors, targeting, offers, measurement."""
+"""The app's models, one module per family: visitors, targeting, offers, measurement, email."""
 
+from .email import EmailRecipient, EmailSend
 from .jobs import JobRun, SharedState
 from .measurement import (
     Conversion,
@@ -20,6 +21,8 @@ __all__ = [
     "Banner",
     "Conversion",
     "Coupon",
+    "EmailRecipient",
+    "EmailSend",
     "Event",
     "Exposure",
     "JobRun",

@@ -19,11 +19,13 @@ class Exposure(models.Model):
     POPUP = "popup"
     RECOMMENDATION = "recommendation"
     REFERRAL = "referral"
+    EMAIL = "email"
     KIND_CHOICES = [
         (BANNER, _("banner")),
         (POPUP, _("signup popup")),
         (RECOMMENDATION, _("recommendations")),
         (REFERRAL, _("referral offer")),
+        (EMAIL, _("email")),
     ]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

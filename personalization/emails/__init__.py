@@ -1,0 +1,35 @@
+"""Personalized email: flows (what is due, :mod:`.flows`), claiming and sending once
+(:mod:`.sending`), signed links (:mod:`.links`) and the views they lead to (:mod:`.views`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+logger = logging.getLogger("personalization")
+
+_warned = {"site_url": False}
+
+
+def run_due(**kwargs: Any) -> dict[str, int]:
+    """The ``emails`` job: send every email that is due and retry the failed ones. Running it
+    again, or twice at once, sends nothing twice."""
+    from . import flows, links, sending
+
+    counts = {"sent": 0, "control": 0, "failed": 0, "retried": 0}
+    if links.site_url() is None:
+        if not _warned["site_url"]:
+            logger.warning("personalization: EMAIL_SITE_URL is not set: no email is sent")
+            _warned["site_url"] = True
+        return counts
+    now = timezone.now()
+    for item in flows.due(now):
+        send = sending.process(item, now)
+        if send is None:
+            continue
+        key = {"sent": "sent", "control": "control"}.get(send.status, "failed")
+        counts[key] += 1
+    counts["retried"] = sending.retry_failed(now)
+    return counts

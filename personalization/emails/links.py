@@ -1,0 +1,84 @@
+"""Signed links in emails: one-click unsubscribe, and tracked clicks that lead only into the
+shop. A link whose signature does not check out is refused (400), never followed."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+from django.core import signing
+from django.urls import reverse
+
+from ..conf import app_settings
+
+UNSUBSCRIBE_SALT = "personalization.email.unsubscribe"
+CLICK_SALT = "personalization.email.click"
+ALL = "all"
+
+
+class BadLink(ValueError):
+    """A link that was not signed by this shop, or that leads out of it."""
+
+
+def site_url() -> str | None:
+    """The shop's address for links in emails (EMAIL_SITE_URL), without a trailing slash."""
+    value = app_settings.EMAIL_SITE_URL
+    return str(value).rstrip("/") if value else None
+
+
+def absolute(path: str) -> str:
+    base = site_url()
+    if base is None:
+        raise BadLink("EMAIL_SITE_URL is not set")
+    return urljoin(base + "/", path.lstrip("/"))
+
+
+def unsubscribe_token(recipient_id: int, flow: str = ALL) -> str:
+    return signing.dumps({"r": recipient_id, "f": flow}, salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def read_unsubscribe(token: str) -> tuple[int, str]:
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        return int(data["r"]), str(data["f"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise BadLink("bad unsubscribe link") from None
+
+
+def unsubscribe_url(recipient_id: int, flow: str = ALL) -> str:
+    path = reverse(
+        "personalization:email-unsubscribe", args=[unsubscribe_token(recipient_id, flow)]
+    )
+    return absolute(path)
+
+
+def is_local_path(path: Any) -> bool:
+    """A path of this shop: starts with one "/" and is not read by browsers as another host."""
+    return (
+        isinstance(path, str)
+        and path.startswith("/")
+        and not path.startswith(("//", "/\\"))
+        and not any(ord(char) < 32 or char == "\\" for char in path)
+    )
+
+
+def click_url(send_id: Any, path: str) -> str:
+    """A tracked link to ``path`` (a path of the shop) from the email ``send_id``."""
+    return absolute(reverse("personalization:email-click", args=[click_token(send_id, path)]))
+
+
+def click_token(send_id: Any, path: str) -> str:
+    if not is_local_path(path):
+        raise BadLink(f"not a path of the shop: {path!r}")
+    return signing.dumps({"s": str(send_id), "p": path}, salt=CLICK_SALT, compress=True)
+
+
+def read_click(token: str) -> tuple[str, str]:
+    try:
+        data = signing.loads(token, salt=CLICK_SALT)
+        send_id, path = str(data["s"]), data["p"]
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise BadLink("bad tracked link") from None
+    if not is_local_path(path):
+        raise BadLink("a tracked link out of the shop")
+    return send_id, path

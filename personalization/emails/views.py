@@ -1,0 +1,67 @@
+"""Where the links in emails lead: unsubscribing (a page, and RFC 8058 one-click) and tracked
+clicks. Both need no login: the link's signature is the proof. A tampered link gets a 400."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from ..profiling import storage
+from .links import ALL, BadLink, read_click, read_unsubscribe
+
+
+@csrf_exempt  # one-click unsubscribe is a POST from the mail client, with no CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a confirmation page (mail scanners follow links: a GET changes nothing);
+    POST unsubscribes, from the mail client's one-click button or from that page."""
+    from ..models import EmailRecipient
+
+    try:
+        recipient_id, flow = read_unsubscribe(token)
+    except BadLink:
+        return HttpResponseBadRequest("This unsubscribe link is not valid.")
+    recipient = EmailRecipient.objects.filter(pk=recipient_id).first()
+    if recipient is None:  # forgotten meanwhile: nothing left to send to
+        return render(
+            request, "personalization/email/unsubscribe.html", {"done": True, "flow": flow}
+        )
+    context = {"email": recipient.email, "flow": flow, "done": False}
+    if request.method == "POST":
+        if flow == ALL:
+            EmailRecipient.objects.filter(pk=recipient.pk, unsubscribed_at__isnull=True).update(
+                unsubscribed_at=timezone.now()
+            )
+        elif flow not in (recipient.unsubscribed_flows or []):
+            recipient.unsubscribed_flows = [*(recipient.unsubscribed_flows or []), flow]
+            recipient.save(update_fields=["unsubscribed_flows"])
+        context["done"] = True
+    return render(request, "personalization/email/unsubscribe.html", context)
+
+
+@require_http_methods(["GET", "HEAD"])
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    """Record the click on an email's link, then go to the shop's page it names (only ever
+    a path of the shop). The click is the browser's visitor's; a browser that has no visitor
+    cookie yet continues as the email's visitor, so what it orders is attributed."""
+    from ..models import EmailSend, Event
+
+    try:
+        send_id, path = read_click(token)
+    except BadLink:
+        return HttpResponseBadRequest("This link is not valid.")
+    response = HttpResponseRedirect(path)
+    send = EmailSend.objects.filter(pk=send_id).only("pk", "visitor_id", "exposure_id").first()
+    visitor = getattr(request, "visitor", None)
+    if send is None or request.method == "HEAD" or visitor is None or not visitor.is_tracked:
+        return response
+    visitor_id = visitor.id
+    if visitor.cookie is None and send.visitor_id:  # a new browser: the email's visitor
+        visitor.forget()  # this request's new profile is not kept
+        visitor_id = send.visitor_id
+        storage.write_visitor_cookie(response, visitor_id)
+    Event.objects.create(visitor_id=visitor_id, exposure_id=send.exposure_id, kind=Event.CLICK)
+    return response

@@ -1,0 +1,120 @@
+"""Email: who agreed to receive it (with the consent kept), and every email prepared for them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .measurement import Exposure
+from .visitors import Visitor, loose_link
+
+
+class EmailRecipient(models.Model):
+    """An address that may receive the shop's personalized email: its consent (when, where,
+    the words agreed to), its unsubscriptions and whether it is suppressed (bounced,
+    complained)."""
+
+    SOURCE_POPUP = "popup"
+    SOURCE_ACCOUNT = "account"
+    SOURCE_IMPORT = "import"
+    SOURCE_CHOICES = [
+        (SOURCE_POPUP, _("signup popup")),
+        (SOURCE_ACCOUNT, _("customer account")),
+        (SOURCE_IMPORT, _("import")),
+    ]
+
+    email = models.EmailField(_("email"))
+    visitor = loose_link(Visitor, "email_recipients", optional=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    consent_at = models.DateTimeField(_("consent given"))
+    consent_text = models.CharField(_("consent text"), max_length=500)
+    consent_source = models.CharField(_("consent from"), max_length=16, choices=SOURCE_CHOICES)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed from all"), null=True, blank=True)
+    unsubscribed_flows = models.JSONField(
+        _("unsubscribed from"), default=list, blank=True, help_text=_("Flows, by name.")
+    )
+    suppressed_at = models.DateTimeField(_("suppressed"), null=True, blank=True)
+    suppressed_reason = models.CharField(_("why suppressed"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("email recipient")
+        verbose_name_plural = _("email recipients")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="pzn_recipient_unique_email"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def receives(self, flow: str) -> bool:
+        """Whether this address may get an email of ``flow`` now."""
+        return (
+            self.unsubscribed_at is None
+            and self.suppressed_at is None
+            and flow not in (self.unsubscribed_flows or [])
+        )
+
+
+class EmailSend(models.Model):
+    """One email of a flow for one recipient and one trigger (a visit, an order…): the row
+    is claimed before anything is sent, so no recipient gets the same email twice, whatever
+    runs at once or again. Control-group recipients get a row and no email."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    CONTROL = "control"
+    STATUS_CHOICES = [
+        (PENDING, _("being sent")),
+        (SENT, _("sent")),
+        (FAILED, _("failed, to retry")),
+        (CONTROL, _("held out (control group)")),
+    ]
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recipient = models.ForeignKey(
+        EmailRecipient, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="sends"
+    )
+    visitor = loose_link(Visitor, "email_sends", optional=True)
+    flow = models.CharField(_("flow"), max_length=32)
+    trigger = models.CharField(_("trigger"), max_length=100)
+    status = models.CharField(_("status"), max_length=16, choices=STATUS_CHOICES)
+    is_control = models.BooleanField(_("control group"), default=False)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body_text = models.TextField(_("text"), blank=True)
+    body_html = models.TextField(_("HTML"), blank=True)
+    items = models.JSONField(_("products"), default=list, blank=True)
+    exposure = loose_link(Exposure, "email_sends", _("exposure"), optional=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.CharField(_("last error"), max_length=300, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email")
+        verbose_name_plural = _("emails (outbox)")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "flow", "trigger"], name="pzn_email_once_per_trigger"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="pzn_email_retry")]
+
+    def __str__(self) -> str:
+        return f"{self.flow} → {self.recipient_id} ({self.status})"

@@ -1,0 +1,340 @@
+"""Personalized email, end to end: a visitor who consents, views products and leaves gets
+exactly one browse-abandonment email naming them; a second run sends nothing more; control
+recipients get none; one-click unsubscribe stops the next one; an order after a click on the
+email is credited to it. Django's locmem email backend stands in for the SMTP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from personalization import jobs
+from personalization.emails import links
+from personalization.models import (
+    Conversion,
+    EmailRecipient,
+    EmailSend,
+    Event,
+    Exposure,
+    Visitor,
+)
+from tests.conftest import BROWSER_UA
+
+pytestmark = pytest.mark.django_db
+
+SITE = "https://shop.example"
+
+
+@pytest.fixture
+def email_settings(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.PERSONALIZATION = {
+        **settings.PERSONALIZATION,
+        "EMAIL_SITE_URL": SITE,
+        "CONTROL_GROUP_PERCENT": 0,
+        "EMAIL_FLOWS": {"welcome": None, "browse_abandonment": 60},
+    }
+    return settings
+
+
+def shopper(clock) -> Client:
+    browser = Client(HTTP_USER_AGENT=BROWSER_UA)
+    browser.get("/")
+    clock.shift(2)
+    browser.get("/")  # the cookie came back: the visitor's row is written
+    return browser
+
+
+def sign_up(browser: Client, email: str = "ada@example.com", consent: str = "Email me offers"):
+    response = browser.post(
+        "/personalization/api/signup/",
+        {"email": email, "consent": consent},
+        content_type="application/json",
+    )
+    assert response.status_code in (200, 201), response.content
+    return response.json()
+
+
+def browse(browser: Client, clock, *slugs: str) -> None:
+    for slug in slugs:
+        clock.shift(30)
+        assert browser.get(f"/products/{slug}/").status_code == 200
+
+
+def run_emails() -> dict:
+    return jobs.run("emails")
+
+
+def visitor_id(browser: Client) -> str:
+    return browser.get("/profile/").json()["id"]
+
+
+def test_a_visitor_who_consents_browses_and_leaves_gets_one_email(
+    email_settings, clock, make_product
+):
+    tent = make_product(slug="tent", name="Trail tent")
+    stove = make_product(slug="stove", name="Camp stove")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent", "stove", "tent")
+    clock.shift(30 * 60 + 60 * 60 - 60)  # the visit ended, its delay not over yet
+    assert run_emails()["sent"] == 0 and mail.outbox == []
+    clock.shift(120)
+    assert run_emails()["sent"] == 1
+    (message,) = mail.outbox
+    assert message.to == ["ada@example.com"]
+    assert message.subject == "Still thinking about Trail tent?"  # viewed most
+    assert "Trail tent" in message.body and "Camp stove" in message.body
+    html = message.alternatives[0][0]
+    assert "Trail tent" in html and "Camp stove" in html
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert re.fullmatch(
+        rf"<{SITE}/personalization/email/unsubscribe/[^>]+/>",
+        message.extra_headers["List-Unsubscribe"],
+    )
+    send = EmailSend.objects.get()
+    assert send.items == [str(tent.pk), str(stove.pk)]
+    exposure = Exposure.objects.get(placement="email-browse_abandonment")
+    assert exposure.kind == "email" and not exposure.is_control
+    assert exposure.visitor_id == send.visitor_id == Visitor.objects.get().pk
+    # Run again, now and later: nothing more for this visit.
+    assert run_emails()["sent"] == 0
+    clock.shift(86400)
+    assert run_emails()["sent"] == 0
+    assert len(mail.outbox) == 1
+
+
+def test_an_order_after_the_visit_means_no_email(email_settings, clock, make_product):
+    make_product(slug="tent", name="Trail tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(60)
+    assert browser.post("/order/", {"order_id": "A-1", "total": "10.00"}).status_code == 201
+    clock.shift(3 * 3600)
+    assert run_emails()["sent"] == 0 and mail.outbox == []
+
+
+def test_no_consent_no_email(email_settings, clock, make_product):
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser, consent="")
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    assert not EmailRecipient.objects.exists()
+    assert run_emails()["sent"] == 0 and mail.outbox == []
+
+
+def test_a_control_recipient_gets_no_email_and_a_control_exposure(
+    email_settings, clock, make_product
+):
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "CONTROL_GROUP_PERCENT": 100,
+    }
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    assert run_emails() == {"sent": 0, "control": 1, "failed": 0, "retried": 0}
+    assert mail.outbox == []
+    send = EmailSend.objects.get()
+    assert send.status == EmailSend.CONTROL and send.is_control
+    exposure = Exposure.objects.get(placement="email-browse_abandonment")
+    assert exposure.is_control  # logged as for the personalized group: symmetric
+    assert run_emails()["control"] == 0  # once per trigger in control too
+
+
+def test_one_click_unsubscribe_stops_the_next_email(email_settings, clock, make_product):
+    make_product(slug="tent")
+    make_product(slug="stove")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    run_emails()
+    (message,) = mail.outbox
+    url = message.extra_headers["List-Unsubscribe"].strip("<>").removeprefix(SITE)
+    mail_client = Client()  # the mail client's POST: no cookie, no CSRF token
+    response = mail_client.post(
+        url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 200
+    assert EmailRecipient.objects.get().unsubscribed_at is not None
+    browse(browser, clock, "stove")  # a new visit with views
+    clock.shift(86400)
+    assert run_emails()["sent"] == 0 and len(mail.outbox) == 1
+
+
+def test_an_unsubscribe_link_opened_only_asks(email_settings, clock):
+    recipient = EmailRecipient.objects.create(
+        email="b@example.com",
+        consent_at=dt.datetime.now(dt.UTC),
+        consent_text="yes",
+        consent_source="popup",
+    )
+    url = links.unsubscribe_url(recipient.pk, "browse_abandonment").removeprefix(SITE)
+    page = Client().get(url)
+    assert page.status_code == 200 and b"<form" in page.content
+    recipient.refresh_from_db()
+    assert recipient.unsubscribed_at is None and recipient.unsubscribed_flows == []
+    assert Client().post(url).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.unsubscribed_flows == ["browse_abandonment"]
+    assert recipient.unsubscribed_at is None  # only that kind of email
+    assert recipient.receives("welcome") and not recipient.receives("browse_abandonment")
+
+
+def test_tampered_links_get_a_400_and_never_a_redirect(email_settings):
+    assert Client().get("/personalization/email/unsubscribe/nonsense/").status_code == 400
+    assert Client().get("/personalization/email/c/nonsense/").status_code == 400
+    with pytest.raises(links.BadLink):
+        links.click_url("x", "https://evil.example/")
+    with pytest.raises(links.BadLink):
+        links.click_url("x", "/\\evil.example")
+    good = links.click_url("x", "/products/tent/").removeprefix(SITE)
+    token = good.rstrip("/").rsplit("/", 1)[1]
+    forged = good.replace(token, token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    assert Client().get(forged).status_code == 400
+
+
+def test_an_order_after_a_click_in_the_email_is_credited_to_it(email_settings, clock, make_product):
+    make_product(slug="tent", name="Trail tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    run_emails()
+    (message,) = mail.outbox
+    link = re.search(rf"{SITE}(/personalization/email/c/[^\s]+/)", message.body).group(1)
+    clock.shift(3600)
+    response = browser.get(link)
+    assert response.status_code == 302 and response["Location"] == "/products/tent/"
+    send = EmailSend.objects.get()
+    click = Event.objects.get(kind=Event.CLICK)
+    assert click.exposure_id == send.exposure_id and click.visitor_id == send.visitor_id
+    clock.shift(60)
+    assert browser.post("/order/", {"order_id": "A-7", "total": "49.00"}).status_code == 201
+    conversion = Conversion.objects.get(order_id="A-7")
+    assert conversion.exposure_id == send.exposure_id
+    assert conversion.revenue == Decimal("49.00")
+
+
+def test_a_click_from_a_new_browser_continues_as_the_email_s_visitor(
+    email_settings, clock, make_product
+):
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    run_emails()
+    link = re.search(rf"{SITE}(/personalization/email/c/[^\s]+/)", mail.outbox[0].body).group(1)
+    phone = Client(HTTP_USER_AGENT=BROWSER_UA)
+    phone.get(link)
+    assert visitor_id(phone) == EmailSend.objects.get().visitor_id
+
+
+def test_a_failed_send_is_retried_later_and_sent_once(email_settings, clock, make_product):
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    email_settings.EMAIL_BACKEND = "tests.testapp.mail.RefusingBackend"  # SMTP down
+    assert run_emails()["failed"] == 1
+    send = EmailSend.objects.get()
+    assert send.status == EmailSend.FAILED and send.attempts == 1 and "refused" in send.error
+    email_settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert run_emails()["retried"] == 0  # the backoff has not passed
+    clock.shift(6 * 60)
+    assert run_emails()["retried"] == 1
+    assert run_emails()["retried"] == 0
+    assert len(mail.outbox) == 1
+    send.refresh_from_db()
+    assert send.status == EmailSend.SENT and send.attempts == 2
+
+
+def test_forgetting_a_visitor_deletes_the_address_and_its_emails(
+    email_settings, clock, make_product
+):
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    run_emails()
+    assert EmailSend.objects.exists()
+    assert browser.delete("/personalization/api/me/").status_code == 204
+    assert not EmailRecipient.objects.exists() and not EmailSend.objects.exists()
+
+
+def test_without_the_site_address_nothing_is_sent(settings, clock, make_product, caplog):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    assert run_emails()["sent"] == 0 and mail.outbox == []
+
+
+def test_the_welcome_email_brings_the_coupon(email_settings, clock):
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_FLOWS": {"welcome": 0},
+    }
+    browser = shopper(clock)
+    coupon = sign_up(browser)["coupon_code"]
+    clock.shift(5)
+    assert run_emails()["sent"] == 1
+    (message,) = mail.outbox
+    assert coupon in message.body and coupon in message.alternatives[0][0]
+    assert message.subject.startswith("Welcome!")
+    assert run_emails()["sent"] == 0
+
+
+def test_the_weekly_cap_holds_emails_back(email_settings, clock, make_product):
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_MAX_PER_WEEK": 1,
+        "EMAIL_FLOWS": {"welcome": 0, "browse_abandonment": 60},
+    }
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    assert run_emails()["sent"] == 1  # the welcome; the browse email waits for the cap
+    assert [m.subject.split("!")[0] for m in mail.outbox] == ["Welcome"]
+
+
+def test_the_job_is_listed_and_runs_with_nothing_due(email_settings):
+    assert "emails" in jobs.JOBS
+    assert run_emails() == {"sent": 0, "control": 0, "failed": 0, "retried": 0}
+
+
+def test_staff_see_the_outbox_and_each_email_as_sent(
+    email_settings, clock, make_product, admin_client
+):
+    make_product(slug="tent", name="Trail <tent>")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "tent")
+    clock.shift(3 * 3600)
+    run_emails()
+    send = EmailSend.objects.get()
+    listing = admin_client.get("/admin/personalization/emailsend/")
+    assert listing.status_code == 200 and b"ada@example.com" in listing.content
+    page = admin_client.get(f"/admin/personalization/emailsend/{send.pk}/change/")
+    assert page.status_code == 200
+    assert b"<iframe sandbox srcdoc=" in page.content
+    assert b"Trail <tent>" not in page.content  # the email's HTML is escaped into srcdoc
+    recipients = admin_client.get("/admin/personalization/emailrecipient/")
+    assert recipients.status_code == 200 and b"ada@example.com" in recipients.content
