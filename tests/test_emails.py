@@ -66,6 +66,15 @@ def browse(browser: Client, clock, *slugs: str) -> None:
         assert browser.get(f"/products/{slug}/").status_code == 200
 
 
+def left_after_browsing(clock, *slugs: str) -> Client:
+    """A visitor who consented, viewed ``slugs`` and left three hours ago: the email is due."""
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, *slugs)
+    clock.shift(3 * 3600)
+    return browser
+
+
 def run_emails() -> dict:
     return jobs.run("emails")
 
@@ -138,10 +147,7 @@ def test_a_control_recipient_gets_no_email_and_a_control_exposure(
         "CONTROL_GROUP_PERCENT": 100,
     }
     make_product(slug="tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    left_after_browsing(clock, "tent")
     assert run_emails() == {"sent": 0, "control": 1, "failed": 0, "retried": 0}
     assert mail.outbox == []
     send = EmailSend.objects.get()
@@ -154,10 +160,7 @@ def test_a_control_recipient_gets_no_email_and_a_control_exposure(
 def test_one_click_unsubscribe_stops_the_next_email(email_settings, clock, make_product):
     make_product(slug="tent")
     make_product(slug="stove")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    browser = left_after_browsing(clock, "tent")
     run_emails()
     (message,) = mail.outbox
     url = message.extra_headers["List-Unsubscribe"].strip("<>").removeprefix(SITE)
@@ -206,10 +209,7 @@ def test_tampered_links_get_a_400_and_never_a_redirect(email_settings):
 
 def test_an_order_after_a_click_in_the_email_is_credited_to_it(email_settings, clock, make_product):
     make_product(slug="tent", name="Trail tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    browser = left_after_browsing(clock, "tent")
     run_emails()
     (message,) = mail.outbox
     link = re.search(rf"{SITE}(/personalization/email/c/[^\s]+/)", message.body).group(1)
@@ -230,10 +230,7 @@ def test_a_click_from_a_new_browser_continues_as_the_email_s_visitor(
     email_settings, clock, make_product
 ):
     make_product(slug="tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    left_after_browsing(clock, "tent")
     run_emails()
     link = re.search(rf"{SITE}(/personalization/email/c/[^\s]+/)", mail.outbox[0].body).group(1)
     phone = Client(HTTP_USER_AGENT=BROWSER_UA)
@@ -243,10 +240,7 @@ def test_a_click_from_a_new_browser_continues_as_the_email_s_visitor(
 
 def test_a_failed_send_is_retried_later_and_sent_once(email_settings, clock, make_product):
     make_product(slug="tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    left_after_browsing(clock, "tent")
     email_settings.EMAIL_BACKEND = "tests.testapp.mail.RefusingBackend"  # SMTP down
     assert run_emails()["failed"] == 1
     send = EmailSend.objects.get()
@@ -265,10 +259,7 @@ def test_forgetting_a_visitor_deletes_the_address_and_its_emails(
     email_settings, clock, make_product
 ):
     make_product(slug="tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    browser = left_after_browsing(clock, "tent")
     run_emails()
     assert EmailSend.objects.exists()
     assert browser.delete("/personalization/api/me/").status_code == 204
@@ -278,10 +269,7 @@ def test_forgetting_a_visitor_deletes_the_address_and_its_emails(
 def test_without_the_site_address_nothing_is_sent(settings, clock, make_product, caplog):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     make_product(slug="tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    left_after_browsing(clock, "tent")
     assert run_emails()["sent"] == 0 and mail.outbox == []
 
 
@@ -307,10 +295,7 @@ def test_the_weekly_cap_holds_emails_back(email_settings, clock, make_product):
         "EMAIL_FLOWS": {"welcome": 0, "browse_abandonment": 60},
     }
     make_product(slug="tent")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    left_after_browsing(clock, "tent")
     assert run_emails()["sent"] == 1  # the welcome; the browse email waits for the cap
     assert [m.subject.split("!")[0] for m in mail.outbox] == ["Welcome"]
 
@@ -324,10 +309,7 @@ def test_staff_see_the_outbox_and_each_email_as_sent(
     email_settings, clock, make_product, admin_client
 ):
     make_product(slug="tent", name="Trail <tent>")
-    browser = shopper(clock)
-    sign_up(browser)
-    browse(browser, clock, "tent")
-    clock.shift(3 * 3600)
+    left_after_browsing(clock, "tent")
     run_emails()
     send = EmailSend.objects.get()
     listing = admin_client.get("/admin/personalization/emailsend/")
