@@ -320,3 +320,24 @@ def test_staff_see_the_outbox_and_each_email_as_sent(
     assert b"Trail <tent>" not in page.content  # the email's HTML is escaped into srcdoc
     recipients = admin_client.get("/admin/personalization/emailrecipient/")
     assert recipients.status_code == 200 and b"ada@example.com" in recipients.content
+
+
+def test_the_report_shows_the_flow_like_a_placement(
+    email_settings, clock, make_product, admin_client
+):
+    email_settings.PERSONALIZATION = {**email_settings.PERSONALIZATION, "REPORT_ROLLUPS": False}
+    make_product(slug="tent", name="Trail tent")
+    browser = left_after_browsing(clock, "tent")
+    run_emails()
+    link = re.search(rf"{SITE}(/personalization/email/c/[^\s]+/)", mail.outbox[0].body).group(1)
+    clock.shift(600)
+    browser.get(link)
+    clock.shift(60)
+    assert browser.post("/order/", {"order_id": "A-9", "total": "49.00"}).status_code == 201
+    period = {"start": "2026-11-01", "end": "2026-11-03"}  # the clock's days
+    response = admin_client.get("/personalization/api/report/", period)
+    assert response.status_code == 200, response.content
+    rows = {row["placement"]: row for row in response.json()["by_placement"]}
+    email = rows["email-browse_abandonment"]
+    assert (email["visitors"], email["converted_visitors"]) == (1, 1)
+    assert email["control_visitors"] == 0
