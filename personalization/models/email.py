@@ -117,4 +117,4 @@ class EmailSend(models.Model):
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="pzn_email_retry")]
 
     def __str__(self) -> str:
-        return f"{self.flow} → {self.recipient_id} ({self.status})"
+        return f"{self.flow} → {self.recipient} ({self.get_status_display()})"
