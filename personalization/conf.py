@@ -117,12 +117,20 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDATION_MAX_LIMIT": 24,
     # Email. The shop's address for links in emails ("https://shop.example"): no email is
     # sent without it. The sender (None: DEFAULT_FROM_EMAIL). Each flow's delay in minutes
-    # (None switches it off): welcome after the signup, browse_abandonment after the visit
-    # with product views ended (VISIT_TIMEOUT_MINUTES after the last view). A flow's trigger
+    # (None switches it off): welcome after the signup, browse_abandonment and
+    # cart_abandonment after the visit ended (VISIT_TIMEOUT_MINUTES after its last view or
+    # cart addition), post_purchase after the order. A flow's trigger
     # stays due for EMAIL_DUE_DAYS; nobody gets more than EMAIL_MAX_PER_WEEK emails in 7 days.
     "EMAIL_SITE_URL": None,
     "EMAIL_FROM": None,
-    "EMAIL_FLOWS": {"welcome": 0, "browse_abandonment": 60},
+    "EMAIL_FLOWS": {
+        "welcome": 0,
+        "browse_abandonment": 60,
+        "cart_abandonment": 60,
+        "post_purchase": 3 * 24 * 60,
+    },
+    # The shop's cart page, for the cart-abandonment email's button (None: the home page).
+    "EMAIL_CART_PATH": None,
     "EMAIL_DUE_DAYS": 3,
     "EMAIL_MAX_PER_WEEK": 3,
     # Work queued while no Celery app and broker take it (a segment recount after an admin

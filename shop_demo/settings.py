@@ -244,6 +244,7 @@ PERSONALIZATION = {
     # Links in emails lead here; the emails go to the console (EMAIL_BACKEND) and the admin's
     # outbox (Personalization › Emails) unless the environment names an SMTP server.
     "EMAIL_SITE_URL": os.environ.get("SITE_URL", "http://127.0.0.1:8000"),
+    "EMAIL_CART_PATH": "/cart/",
 }
 
 # Email: printed on the console by default; EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER,

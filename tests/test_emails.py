@@ -341,3 +341,71 @@ def test_the_report_shows_the_flow_like_a_placement(
     email = rows["email-browse_abandonment"]
     assert (email["visitors"], email["converted_visitors"]) == (1, 1)
     assert email["control_visitors"] == 0
+
+
+def test_a_cart_left_behind_gets_the_cart_email_not_the_browsing_one(
+    email_settings, clock, make_product
+):
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_FLOWS": {"browse_abandonment": 60, "cart_abandonment": 60},
+        "EMAIL_CART_PATH": "/cart/",
+    }
+    tent = make_product(slug="tent", name="Trail tent")
+    make_product(slug="stove", name="Camp stove")
+    browser = shopper(clock)
+    sign_up(browser)
+    browse(browser, clock, "stove", "tent")
+    assert browser.post("/cart/add/tent/").status_code == 201
+    clock.shift(3 * 3600)
+    assert run_emails()["sent"] == 1  # the cart's email speaks for the visit
+    (message,) = mail.outbox
+    assert message.subject == "Trail tent is still in your cart"
+    assert "Camp stove" not in message.body.split("Back to the cart")[0]
+    assert re.search(rf"Back to the cart: {SITE}/personalization/email/c/", message.body)
+    send = EmailSend.objects.get()
+    assert send.flow == "cart_abandonment" and send.items[0] == str(tent.pk)
+    clock.shift(86400)
+    assert run_emails()["sent"] == 0  # and the browsing one never comes
+    assert Exposure.objects.get().placement == "email-cart_abandonment"
+
+
+def test_after_an_order_what_goes_with_it_never_what_was_bought(
+    email_settings, clock, make_product
+):
+    from personalization.models import ProductInteraction
+    from personalization.recommendations import precompute
+
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_FLOWS": {"post_purchase": 3 * 24 * 60},
+    }
+    tent = make_product(slug="tent", name="Trail tent")
+    pegs = make_product(slug="pegs", name="Tent pegs")
+    now = dt.datetime.now(dt.UTC)
+    ProductInteraction.objects.bulk_create(  # others bought the tent with pegs
+        ProductInteraction(
+            visitor_id=f"history-{n}",
+            product_id=str(product.pk),
+            kind="purchase",
+            created_at=now - dt.timedelta(days=2, minutes=n),
+        )
+        for n in range(10)
+        for product in (tent, pegs)
+    )
+    precompute.recompute_all()
+    browser = shopper(clock)
+    sign_up(browser)
+    order = {"order_id": "A-1", "total": "99.00"}
+    response = browser.post("/order/", order)
+    assert response.status_code == 201
+    Conversion.objects.filter(order_id="A-1").update(items=[[tent.pk, 1, "99.00"]])
+    clock.shift(2 * 86400)
+    assert run_emails()["sent"] == 0  # three days after the order
+    clock.shift(86400 + 60)
+    assert run_emails()["sent"] == 1
+    (message,) = mail.outbox
+    assert "Tent pegs" in message.body and "Trail tent" not in message.body
+    assert EmailSend.objects.get().trigger == "order:A-1"
+    clock.shift(86400)
+    assert run_emails()["sent"] == 0

@@ -28,6 +28,7 @@ urlpatterns = [
     path("async-profile/", views.async_profile, name="async-profile"),
     path("popup-page/", views.popup_page, name="popup-page"),
     path("order/", views.place_order, name="order"),
+    path("cart/add/<slug:slug>/", views.add_to_cart, name="cart-add"),
     path("", include(shop_patterns)),
     path("login/", auth_views.LoginView.as_view(template_name="testapp/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="/"), name="logout"),

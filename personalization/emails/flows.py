@@ -18,7 +18,9 @@ from ..conf import app_settings
 
 WELCOME = "welcome"
 BROWSE_ABANDONMENT = "browse_abandonment"
-FLOWS = (WELCOME, BROWSE_ABANDONMENT)
+CART_ABANDONMENT = "cart_abandonment"
+POST_PURCHASE = "post_purchase"
+FLOWS = (WELCOME, BROWSE_ABANDONMENT, CART_ABANDONMENT, POST_PURCHASE)
 # Products named in a browse-abandonment email.
 MAX_PRODUCTS = 3
 
@@ -76,23 +78,94 @@ def welcome(now: dt.datetime) -> Iterator[Due]:
 def browse_abandonment(now: dt.datetime) -> Iterator[Due]:
     """A visit with product views and no order: the products viewed most in it, ``delay``
     after the visit ended (``VISIT_TIMEOUT_MINUTES`` after its last view), once per visit."""
-    from ..models import Conversion, EmailSend, ProductInteraction
+    from ..models import ProductInteraction
 
-    wait = delay(BROWSE_ABANDONMENT)
+    yield from _visit_flow(now, BROWSE_ABANDONMENT, ProductInteraction.VIEW)
+
+
+def cart_abandonment(now: dt.datetime) -> Iterator[Due]:
+    """A visit that put products in the cart and placed no order: those products and what is
+    bought with them, ``delay`` after the visit ended, once per visit."""
+    from ..models import ProductInteraction
+
+    yield from _visit_flow(now, CART_ABANDONMENT, ProductInteraction.CART, with_companions=True)
+
+
+def post_purchase(now: dt.datetime) -> Iterator[Due]:
+    """``delay`` after an order: what is bought with what was bought, never what was just
+    bought; once per order."""
+    from ..models import Conversion, EmailSend
+
+    wait = delay(POST_PURCHASE)
+    if wait is None:
+        return
+    since = now - wait - dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
+    recipients = _by_visitor(POST_PURCHASE)
+    if not recipients:
+        return
+    orders = Conversion.objects.filter(
+        kind=Conversion.PURCHASE,
+        visitor_id__in=list(recipients),
+        created_at__gte=since,
+        created_at__lte=now - wait,
+    ).order_by("created_at")
+    for order in orders.iterator(chunk_size=500):
+        recipient = recipients[order.visitor_id]
+        trigger = f"order:{order.order_id or order.pk}"[:100]
+        if EmailSend.objects.filter(
+            recipient=recipient, flow=POST_PURCHASE, trigger=trigger
+        ).exists():
+            continue
+        bought = [str(item[0]) for item in order.items or [] if isinstance(item, list) and item]
+        products = _companions(bought, exclude=set(bought), limit=MAX_PRODUCTS)
+        if products:
+            yield Due(POST_PURCHASE, recipient, trigger, products=products)
+
+
+def _claimed(recipient: Any, flow: str, trigger: str) -> bool:
+    from ..models import EmailSend
+
+    return EmailSend.objects.filter(recipient=recipient, flow=flow, trigger=trigger).exists()
+
+
+def _by_visitor(flow: str) -> dict[str, Any]:
+    """The recipients who may get ``flow``, by visitor id."""
+    return {
+        r.visitor_id: r for r in _recipients().filter(visitor__isnull=False) if r.receives(flow)
+    }
+
+
+def _companions(products: list[str], *, exclude: set[str], limit: int) -> list[str]:
+    """What is bought together with ``products`` (the recommender's lists), best first."""
+    from ..recommendations.store import SharedStore
+
+    scores: Counter[str] = Counter()
+    for ranked in SharedStore().get_many("bought_together", products).values():
+        for product, score in ranked:
+            if product not in exclude:
+                scores[product] += score
+    return [product for product, _ in scores.most_common(limit)]
+
+
+def _visit_flow(
+    now: dt.datetime, flow: str, kind: str, *, with_companions: bool = False
+) -> Iterator[Due]:
+    """The visits (of recipients) whose last ``kind`` interaction is ``delay`` past the end
+    of the visit, with no order since the visit started: one email per visit, naming the
+    products of that kind most often in it."""
+    from ..models import Conversion, ProductInteraction
+
+    wait = delay(flow)
     if wait is None:
         return
     timeout = dt.timedelta(seconds=app_settings.visit_timeout_seconds)
     since = now - dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
-    recipients = {
-        r.visitor_id: r
-        for r in _recipients().filter(visitor__isnull=False)
-        if r.receives(BROWSE_ABANDONMENT)
-    }
+    recipients = _by_visitor(flow)
     if not recipients:
         return
     visits = (
         ProductInteraction.objects.filter(
-            kind=ProductInteraction.VIEW, created_at__gte=since, visitor_id__in=list(recipients)
+            kind=kind, created_at__gte=since, visitor_id__in=list(recipients)
         )
         .values("visitor_id")
         .annotate(last=Max("created_at"))
@@ -100,38 +173,44 @@ def browse_abandonment(now: dt.datetime) -> Iterator[Due]:
         .order_by("visitor_id")
     )
     for row in visits:
-        recipient = recipients[row["visitor_id"]]
-        views = list(
+        visitor_id, recipient = row["visitor_id"], recipients[row["visitor_id"]]
+        rows = list(
             ProductInteraction.objects.filter(
-                visitor_id=row["visitor_id"], kind=ProductInteraction.VIEW, created_at__gte=since
+                visitor_id=visitor_id, kind=kind, created_at__gte=since
             )
             .order_by("-created_at")
             .values_list("product_id", "created_at")[:500]
         )
-        visit = _last_visit(views, timeout)
+        visit = _last_visit(rows, timeout)
         started = visit[-1][1]
         trigger = f"visit:{started.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S}"
-        if EmailSend.objects.filter(
-            recipient=recipient, flow=BROWSE_ABANDONMENT, trigger=trigger
-        ).exists():
+        if _claimed(recipient, flow, trigger):
             continue
-        orders = Conversion.objects.filter(
-            visitor_id=row["visitor_id"], kind=Conversion.PURCHASE, created_at__gte=started
-        )
-        if orders.exists():
+        purchases = Conversion.objects.filter(visitor_id=visitor_id, kind=Conversion.PURCHASE)
+        if purchases.filter(created_at__gte=started).exists():
             continue
+        if kind == ProductInteraction.VIEW and delay(CART_ABANDONMENT) is not None:
+            carts = ProductInteraction.objects.filter(
+                visitor_id=visitor_id, kind=ProductInteraction.CART, created_at__gte=started
+            )
+            if carts.exists():  # the cart's email speaks for this visit
+                continue
         bought = {
             str(item[0])
-            for items in orders.model.objects.filter(
-                visitor_id=row["visitor_id"], kind=Conversion.PURCHASE
-            ).values_list("items", flat=True)
+            for items in purchases.values_list("items", flat=True)
             for item in (items or [])
             if isinstance(item, list | tuple) and item
         }
         counts = Counter(product for product, _ in visit if product not in bought)
         products = [product for product, _ in counts.most_common(MAX_PRODUCTS)]
-        if products:
-            yield Due(BROWSE_ABANDONMENT, recipient, trigger, products=products)
+        if not products:
+            continue
+        context = {}
+        if with_companions:
+            context["companion_keys"] = _companions(
+                products, exclude=bought | set(products), limit=2
+            )
+        yield Due(flow, recipient, trigger, products=products, context=context)
 
 
 def _last_visit(views: list[tuple[str, dt.datetime]], timeout: dt.timedelta) -> list[Any]:
@@ -149,4 +228,6 @@ def due(now: dt.datetime | None = None) -> Iterator[Due]:
     """Everything due now, flow by flow."""
     now = now or timezone.now()
     yield from welcome(now)
+    yield from cart_abandonment(now)  # before browsing: a visit with a cart gets this one
     yield from browse_abandonment(now)
+    yield from post_purchase(now)

@@ -73,7 +73,7 @@ def process(item: Due, now: dt.datetime) -> Any:
         kind=Exposure.EMAIL,
         content=item.flow,
         content_label=item.flow.replace("_", " "),
-        items=[str(key) for key in item.products],
+        items=[str(key) for key in [*item.products, *item.context.get("companion_keys", [])]],
         is_control=is_control,
         created_at=now,
     )
@@ -138,12 +138,15 @@ def _cards(keys: list[Any], send: Any) -> list[dict[str, Any]]:
 def render(send: Any, item: Due) -> None:
     """Render the email's subject, text and HTML into its row (kept for the outbox and for
     retries)."""
+    cart_path = app_settings.EMAIL_CART_PATH
     context = {
         **item.context,
         "flow": send.flow,
         "recipient": send.recipient,
         "products": _cards(item.products, send),
+        "companions": _cards(item.context.get("companion_keys") or [], send),
         "shop_url": links.click_url(send.pk, "/"),
+        "cart_url": links.click_url(send.pk, cart_path or "/"),
         "unsubscribe_url": links.unsubscribe_url(send.recipient_id, send.flow),
         "unsubscribe_all_url": links.unsubscribe_url(send.recipient_id),
     }

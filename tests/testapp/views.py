@@ -113,3 +113,10 @@ def place_order(request: HttpRequest) -> HttpResponse:
     order_id, total = request.POST["order_id"], request.POST["total"]
     conversion = track.order(request, order_id=order_id, total=total)
     return HttpResponse(str(conversion.pk if conversion else ""), status=201)
+
+
+def add_to_cart(request: HttpRequest, slug: str) -> HttpResponse:
+    """A cart in one line: records the addition for the visitor."""
+    product = get_object_or_404(Product, slug=slug)
+    track.add_to_cart(request, product, quantity=int(request.POST.get("quantity") or 1))
+    return HttpResponse("added", status=201)
