@@ -22,6 +22,13 @@ class PersonalizationConfig(AppConfig):
         receivers.connect_product_receivers()
         receivers.connect_targeting_receivers()
         referrals.connect_receivers()
+        try:  # the email service's bounces and complaints, through django-anymail
+            from .contrib import anymail
+        except ImportError:
+            pass
+        else:
+            with contextlib.suppress(ImportError):
+                anymail.connect()
         post_migrate.connect(
             register_periodic_tasks, sender=self, dispatch_uid="personalization.periodic_tasks"
         )

@@ -409,3 +409,28 @@ def test_after_an_order_what_goes_with_it_never_what_was_bought(
     assert EmailSend.objects.get().trigger == "order:A-1"
     clock.shift(86400)
     assert run_emails()["sent"] == 0
+
+
+@pytest.mark.parametrize(
+    ("event_type", "suppressed", "unsubscribed"),
+    [("bounced", True, False), ("complained", True, False), ("unsubscribed", False, True),
+     ("delivered", False, False)],
+)  # fmt: skip
+def test_the_email_service_s_bounces_and_complaints_stop_email(
+    email_settings, clock, make_product, event_type, suppressed, unsubscribed
+):
+    from anymail.signals import AnymailTrackingEvent, tracking
+
+    make_product(slug="tent")
+    left_after_browsing(clock, "tent")
+    tracking.send(
+        sender=object,
+        event=AnymailTrackingEvent(event_type=event_type, recipient="ADA@example.com"),
+        esp_name="Postmark",
+    )
+    recipient = EmailRecipient.objects.get()
+    assert (recipient.suppressed_at is not None) == suppressed
+    assert (recipient.unsubscribed_at is not None) == unsubscribed
+    if suppressed:
+        assert recipient.suppressed_reason == event_type
+    assert run_emails()["sent"] == (0 if suppressed or unsubscribed else 1)
