@@ -119,7 +119,8 @@ DEFAULTS: dict[str, Any] = {
     # sent without it. The sender (None: DEFAULT_FROM_EMAIL). Each flow's delay in minutes
     # (None switches it off): welcome after the signup, browse_abandonment and
     # cart_abandonment after the visit ended (VISIT_TIMEOUT_MINUTES after its last view or
-    # cart addition), post_purchase after the order. A flow's trigger
+    # cart addition), post_purchase after the order, winback after the last order (at least,
+    # and 1.5 times the customer's usual gap between orders). A flow's trigger
     # stays due for EMAIL_DUE_DAYS; nobody gets more than EMAIL_MAX_PER_WEEK emails in 7 days.
     "EMAIL_SITE_URL": None,
     "EMAIL_FROM": None,
@@ -128,6 +129,7 @@ DEFAULTS: dict[str, Any] = {
         "browse_abandonment": 60,
         "cart_abandonment": 60,
         "post_purchase": 3 * 24 * 60,
+        "winback": 45 * 24 * 60,
     },
     # The shop's cart page, for the cart-abandonment email's button (None: the home page).
     "EMAIL_CART_PATH": None,

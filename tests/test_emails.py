@@ -434,3 +434,42 @@ def test_the_email_service_s_bounces_and_complaints_stop_email(
     if suppressed:
         assert recipient.suppressed_reason == event_type
     assert run_emails()["sent"] == (0 if suppressed or unsubscribed else 1)
+
+
+def test_a_customer_who_stopped_buying_by_their_own_rhythm_is_won_back(
+    email_settings, clock, make_product
+):
+    from personalization.models import ProductInteraction
+    from personalization.recommendations import precompute
+
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_FLOWS": {"winback": 30 * 24 * 60},
+    }
+    tent, lamp = (
+        make_product(slug="tent", name="Trail tent"),
+        make_product(slug="lamp", name="Lamp"),
+    )
+    now = dt.datetime.now(dt.UTC)
+    ProductInteraction.objects.bulk_create(  # the shop's bestseller: the lamp
+        ProductInteraction(visitor_id=f"h-{n}", product_id=str(lamp.pk), kind="purchase",
+                           created_at=now - dt.timedelta(days=1, minutes=n))
+        for n in range(5)
+    )  # fmt: skip
+    precompute.recompute_all()
+    browser = shopper(clock)
+    sign_up(browser)
+    for n in range(3):  # an order every 40 days
+        assert browser.post("/order/", {"order_id": f"W-{n}", "total": "10.00"}).status_code == 201
+        Conversion.objects.filter(order_id=f"W-{n}").update(items=[[tent.pk, 1, "10.00"]])
+        clock.shift(40 * 86400)
+    # 40 days after the last order: within the rhythm (1.5 x 40 = 60 days), nothing yet.
+    assert run_emails()["sent"] == 0
+    clock.shift(21 * 86400)
+    assert run_emails()["sent"] == 1
+    (message,) = mail.outbox
+    assert message.subject == "It has been a while: picked for you"
+    assert "Lamp" in message.body and "Trail tent" not in message.body
+    assert EmailSend.objects.get().trigger.startswith("lapsed-after:W-2")
+    clock.shift(86400)
+    assert run_emails()["sent"] == 0

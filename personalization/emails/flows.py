@@ -9,6 +9,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from django.db.models import Max
@@ -20,7 +21,11 @@ WELCOME = "welcome"
 BROWSE_ABANDONMENT = "browse_abandonment"
 CART_ABANDONMENT = "cart_abandonment"
 POST_PURCHASE = "post_purchase"
-FLOWS = (WELCOME, BROWSE_ABANDONMENT, CART_ABANDONMENT, POST_PURCHASE)
+WINBACK = "winback"
+FLOWS = (WELCOME, BROWSE_ABANDONMENT, CART_ABANDONMENT, POST_PURCHASE, WINBACK)
+# A customer is lapsed when the last order is this many times their usual gap between orders
+# old (and at least the winback delay).
+LAPSE_FACTOR = 1.5
 # Products named in a browse-abandonment email.
 MAX_PRODUCTS = 3
 
@@ -120,6 +125,50 @@ def post_purchase(now: dt.datetime) -> Iterator[Due]:
         products = _companions(bought, exclude=set(bought), limit=MAX_PRODUCTS)
         if products:
             yield Due(POST_PURCHASE, recipient, trigger, products=products)
+
+
+def winback(now: dt.datetime) -> Iterator[Due]:
+    """Customers who stopped buying, by their own rhythm: the last order is
+    :data:`LAPSE_FACTOR` times their median gap between orders old, and at least ``delay``
+    (for a customer with one order, ``delay`` alone). Once per last order: what goes with
+    what they bought, else the shop's bestsellers, never what they bought."""
+    from statistics import median
+
+    from ..models import Conversion
+    from ..recommendations.store import SharedStore
+
+    wait = delay(WINBACK)
+    if wait is None:
+        return
+    recipients = _by_visitor(WINBACK)
+    if not recipients:
+        return
+    orders: dict[str, list[Any]] = {}
+    rows = Conversion.objects.filter(
+        kind=Conversion.PURCHASE, visitor_id__in=list(recipients)
+    ).values_list("visitor_id", "created_at", "order_id", "pk", "items")
+    for visitor_id, at, order_id, pk, items in rows.order_by("created_at"):
+        orders.setdefault(visitor_id, []).append((at, order_id or pk, items or []))
+    for visitor_id, placed in orders.items():
+        last_at, last_id, _ = placed[-1]
+        gaps = [(b[0] - a[0]).total_seconds() for a, b in pairwise(placed)]
+        lapse = max(wait, dt.timedelta(seconds=LAPSE_FACTOR * median(gaps)) if gaps else wait)
+        due_days = dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
+        if not last_at + lapse <= now <= last_at + lapse + due_days:
+            continue
+        recipient = recipients[visitor_id]
+        trigger = f"lapsed-after:{last_id}"[:100]
+        if _claimed(recipient, WINBACK, trigger):
+            continue
+        bought = {
+            str(item[0]) for _, _, items in placed for item in items if isinstance(item, list)
+        }
+        products = _companions(sorted(bought), exclude=bought, limit=MAX_PRODUCTS)
+        if len(products) < MAX_PRODUCTS:
+            best = [p for p, _ in SharedStore().get("bestsellers") if p not in bought]
+            products += [p for p in best if p not in products][: MAX_PRODUCTS - len(products)]
+        if products:
+            yield Due(WINBACK, recipient, trigger, products=products)
 
 
 def _claimed(recipient: Any, flow: str, trigger: str) -> bool:
@@ -231,3 +280,4 @@ def due(now: dt.datetime | None = None) -> Iterator[Due]:
     yield from cart_abandonment(now)  # before browsing: a visit with a cart gets this one
     yield from browse_abandonment(now)
     yield from post_purchase(now)
+    yield from winback(now)
