@@ -62,6 +62,7 @@ _NUMBERS: dict[str, tuple[float, float | None]] = {
     "VIEW_WRITE_DELAY_SECONDS": (0, 60),
     "EMAIL_DUE_DAYS": (1, 60),
     "EMAIL_MAX_PER_WEEK": (0, 100),
+    "EMAIL_SUNSET_AFTER": (0, 1000),
 }
 # Fractions the report's planned sample is computed from: name -> (low, high), both exclusive.
 _FRACTIONS: dict[str, tuple[float, float | None]] = {

@@ -121,7 +121,8 @@ DEFAULTS: dict[str, Any] = {
     # cart_abandonment after the visit ended (VISIT_TIMEOUT_MINUTES after its last view or
     # cart addition), post_purchase after the order, winback after the last order (at least,
     # and 1.5 times the customer's usual gap between orders). A flow's trigger
-    # stays due for EMAIL_DUE_DAYS; nobody gets more than EMAIL_MAX_PER_WEEK emails in 7 days.
+    # stays due for EMAIL_DUE_DAYS; nobody gets more than EMAIL_MAX_PER_WEEK emails in 7 days
+    # (a third of it for a recipient with no order or click in 90 days).
     "EMAIL_SITE_URL": None,
     "EMAIL_FROM": None,
     "EMAIL_FLOWS": {
@@ -135,6 +136,9 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_CART_PATH": None,
     "EMAIL_DUE_DAYS": 3,
     "EMAIL_MAX_PER_WEEK": 3,
+    # After this many emails in a row without a click, a recipient's emails are no longer
+    # sent (still recorded, for the report); 0: never.
+    "EMAIL_SUNSET_AFTER": 8,
     # Work queued while no Celery app and broker take it (a segment recount after an admin
     # save, a new shop's first fit): "thread" runs it after commit in a background thread,
     # "inline" in the caller's thread, "defer" leaves it to the next personalization_jobs run.

@@ -148,7 +148,7 @@ def test_a_control_recipient_gets_no_email_and_a_control_exposure(
     }
     make_product(slug="tent")
     left_after_browsing(clock, "tent")
-    assert run_emails() == {"sent": 0, "control": 1, "failed": 0, "retried": 0}
+    assert run_emails() == {"sent": 0, "control": 1, "sunset": 0, "failed": 0, "retried": 0}
     assert mail.outbox == []
     send = EmailSend.objects.get()
     assert send.status == EmailSend.CONTROL and send.is_control
@@ -302,7 +302,7 @@ def test_the_weekly_cap_holds_emails_back(email_settings, clock, make_product):
 
 def test_the_job_is_listed_and_runs_with_nothing_due(email_settings):
     assert "emails" in jobs.JOBS
-    assert run_emails() == {"sent": 0, "control": 0, "failed": 0, "retried": 0}
+    assert run_emails() == {"sent": 0, "control": 0, "sunset": 0, "failed": 0, "retried": 0}
 
 
 def test_staff_see_the_outbox_and_each_email_as_sent(
@@ -473,3 +473,53 @@ def test_a_customer_who_stopped_buying_by_their_own_rhythm_is_won_back(
     assert EmailSend.objects.get().trigger.startswith("lapsed-after:W-2")
     clock.shift(86400)
     assert run_emails()["sent"] == 0
+
+
+def _views_then_leave(browser: Client, clock, slug: str, days: float) -> None:
+    clock.shift(days * 86400)
+    browse(browser, clock, slug)
+    clock.shift(3 * 3600)
+
+
+def test_recipients_who_never_click_fade_out_and_are_still_counted(
+    email_settings, clock, make_product
+):
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_SUNSET_AFTER": 2,
+        "EMAIL_MAX_PER_WEEK": 100,
+    }
+    make_product(slug="tent")
+    browser = left_after_browsing(clock, "tent")
+    assert run_emails()["sent"] == 1
+    _views_then_leave(browser, clock, "tent", 1)
+    assert run_emails()["sent"] == 1
+    _views_then_leave(browser, clock, "tent", 1)  # two emails, no click: no more sent
+    assert run_emails() == {"sent": 0, "control": 0, "sunset": 1, "failed": 0, "retried": 0}
+    assert len(mail.outbox) == 2
+    faded = EmailSend.objects.get(status=EmailSend.SUNSET)
+    assert faded.exposure_id is not None  # the report still sees the visitor as exposed
+    # A click brings them back.
+    link = re.search(rf"{SITE}(/personalization/email/c/[^\s]+/)", mail.outbox[1].body).group(1)
+    browser.get(link)
+    _views_then_leave(browser, clock, "tent", 1)
+    assert run_emails()["sent"] == 1
+
+
+def test_a_recipient_with_no_order_or_click_for_months_hears_less(
+    email_settings, clock, make_product
+):
+    from personalization.emails import sending
+
+    email_settings.PERSONALIZATION = {**email_settings.PERSONALIZATION, "EMAIL_MAX_PER_WEEK": 3}
+    make_product(slug="tent")
+    browser = shopper(clock)
+    sign_up(browser)
+    recipient = EmailRecipient.objects.get()
+    now = dt.datetime.now(dt.UTC)
+    assert sending.weekly_allowance(recipient, now) == 3  # new: consented this month
+    clock.shift(100 * 86400)
+    now = dt.datetime.now(dt.UTC)
+    assert sending.weekly_allowance(recipient, now) == 1  # quiet for months
+    assert browser.post("/order/", {"order_id": "Q-1", "total": "5.00"}).status_code == 201
+    assert sending.weekly_allowance(recipient, dt.datetime.now(dt.UTC)) == 3

@@ -18,7 +18,7 @@ def run_due(**kwargs: Any) -> dict[str, int]:
     again, or twice at once, sends nothing twice."""
     from . import flows, links, sending
 
-    counts = {"sent": 0, "control": 0, "failed": 0, "retried": 0}
+    counts = {"sent": 0, "control": 0, "sunset": 0, "failed": 0, "retried": 0}
     if links.site_url() is None:
         if not _warned["site_url"]:
             logger.warning("personalization: EMAIL_SITE_URL is not set: no email is sent")
@@ -29,7 +29,7 @@ def run_due(**kwargs: Any) -> dict[str, int]:
         send = sending.process(item, now)
         if send is None:
             continue
-        key = {"sent": "sent", "control": "control"}.get(send.status, "failed")
+        key = {"sent": "sent", "control": "control", "sunset": "sunset"}.get(send.status, "failed")
         counts[key] += 1
     counts["retried"] = sending.retry_failed(now)
     return counts

@@ -49,13 +49,57 @@ def in_control_group(recipient: Any) -> bool:
 
 
 def sent_this_week(recipient: Any, now: dt.datetime) -> int:
+    """Emails due for the recipient in the last 7 days, held out ones included: the cap
+    holds back the control group's exactly as it would have held back their emails."""
     from ..models import EmailSend
 
-    return EmailSend.objects.filter(
-        recipient=recipient,
-        is_control=False,
-        created_at__gte=now - dt.timedelta(days=7),
-    ).count()
+    return (
+        EmailSend.objects.filter(recipient=recipient, created_at__gte=now - dt.timedelta(days=7))
+        .exclude(status=EmailSend.SUNSET)
+        .count()
+    )
+
+
+ENGAGED_DAYS = 90
+NEW_RECIPIENT_DAYS = 30
+
+
+def weekly_allowance(recipient: Any, now: dt.datetime) -> int:
+    """How many emails the recipient may get in 7 days: ``EMAIL_MAX_PER_WEEK`` while they
+    are engaged (an order or a click, on the site or in an email, in the last 90 days; or a
+    consent of the last 30), a third of it (at least one) when they are not."""
+    from ..models import Conversion, Event
+
+    most = int(app_settings.EMAIL_MAX_PER_WEEK)
+    if recipient.consent_at >= now - dt.timedelta(days=NEW_RECIPIENT_DAYS):
+        return most
+    since = now - dt.timedelta(days=ENGAGED_DAYS)
+    if recipient.visitor_id and (
+        Conversion.objects.filter(visitor_id=recipient.visitor_id, created_at__gte=since).exists()
+        or Event.objects.filter(
+            visitor_id=recipient.visitor_id, kind=Event.CLICK, created_at__gte=since
+        ).exists()
+    ):
+        return most
+    return max(1, most // 3) if most else 0
+
+
+def sunset(recipient: Any) -> bool:
+    """Whether the recipient clicked none of their last ``EMAIL_SUNSET_AFTER`` emails (0:
+    never): their later emails are recorded, and not sent."""
+    from ..models import EmailSend, Event
+
+    run = int(app_settings.EMAIL_SUNSET_AFTER)
+    if run <= 0:
+        return False
+    last = list(
+        EmailSend.objects.filter(recipient=recipient, status=EmailSend.SENT)
+        .order_by("-created_at")
+        .values_list("exposure_id", flat=True)[:run]
+    )
+    if len(last) < run:
+        return False
+    return not Event.objects.filter(kind=Event.CLICK, exposure_id__in=last).exists()
 
 
 def process(item: Due, now: dt.datetime) -> Any:
@@ -65,8 +109,9 @@ def process(item: Due, now: dt.datetime) -> Any:
 
     recipient = item.recipient
     is_control = in_control_group(recipient)
-    if not is_control and sent_this_week(recipient, now) >= int(app_settings.EMAIL_MAX_PER_WEEK):
-        return None
+    if sent_this_week(recipient, now) >= weekly_allowance(recipient, now):
+        return None  # stays due, for both groups alike
+    faded = not is_control and item.flow != "welcome" and sunset(recipient)
     exposure = Exposure(
         visitor_id=recipient.visitor_id or "",
         placement=f"email-{item.flow}",
@@ -82,7 +127,9 @@ def process(item: Due, now: dt.datetime) -> Any:
         visitor_id=recipient.visitor_id,
         flow=item.flow,
         trigger=item.trigger,
-        status=EmailSend.CONTROL if is_control else EmailSend.PENDING,
+        status=EmailSend.CONTROL
+        if is_control
+        else (EmailSend.SUNSET if faded else EmailSend.PENDING),
         is_control=is_control,
         items=exposure.items,
         created_at=now,
@@ -96,7 +143,7 @@ def process(item: Due, now: dt.datetime) -> Any:
                 send.save(update_fields=["exposure"])
     except IntegrityError:
         return None
-    if is_control:
+    if is_control or faded:  # recorded, with its exposure, and not sent
         return send
     try:
         render(send, item)

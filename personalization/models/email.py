@@ -78,11 +78,13 @@ class EmailSend(models.Model):
     SENT = "sent"
     FAILED = "failed"
     CONTROL = "control"
+    SUNSET = "sunset"
     STATUS_CHOICES = [
         (PENDING, _("being sent")),
         (SENT, _("sent")),
         (FAILED, _("failed, to retry")),
         (CONTROL, _("held out (control group)")),
+        (SUNSET, _("not sent: no click on the last emails")),
     ]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
