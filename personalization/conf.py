@@ -135,6 +135,9 @@ DEFAULTS: dict[str, Any] = {
     # The shop's cart page, for the cart-abandonment email's button (None: the home page).
     "EMAIL_CART_PATH": None,
     "EMAIL_DUE_DAYS": 3,
+    # Double opt-in: an address gets a confirmation email first, and nothing else until its
+    # link is followed.
+    "EMAIL_DOUBLE_OPT_IN": False,
     "EMAIL_MAX_PER_WEEK": 3,
     # After this many emails in a row without a click, a recipient's emails are no longer
     # sent (still recorded, for the report); 0: never.

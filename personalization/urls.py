@@ -20,4 +20,5 @@ urlpatterns = [
     path("api/schema/", schema.PersonalizationSchemaView.as_view(), name="api-schema"),
     path("email/unsubscribe/<str:token>/", email_views.unsubscribe, name="email-unsubscribe"),
     path("email/c/<str:token>/", email_views.click, name="email-click"),
+    path("email/confirm/<str:token>/", email_views.confirm, name="email-confirm"),
 ]

@@ -75,6 +75,12 @@ def left_after_browsing(clock, *slugs: str) -> Client:
     return browser
 
 
+def counts(sent: int = 0, control: int = 0, sunset: int = 0) -> dict:
+    """What the emails job reports, with nothing failed, retried or to confirm."""
+    return {"sent": sent, "control": control, "sunset": sunset, "failed": 0, "retried": 0,
+            "confirmations": 0}  # fmt: skip
+
+
 def run_emails() -> dict:
     return jobs.run("emails")
 
@@ -148,7 +154,14 @@ def test_a_control_recipient_gets_no_email_and_a_control_exposure(
     }
     make_product(slug="tent")
     left_after_browsing(clock, "tent")
-    assert run_emails() == {"sent": 0, "control": 1, "sunset": 0, "failed": 0, "retried": 0}
+    assert run_emails() == {
+        "sent": 0,
+        "control": 1,
+        "sunset": 0,
+        "failed": 0,
+        "retried": 0,
+        "confirmations": 0,
+    }
     assert mail.outbox == []
     send = EmailSend.objects.get()
     assert send.status == EmailSend.CONTROL and send.is_control
@@ -302,7 +315,14 @@ def test_the_weekly_cap_holds_emails_back(email_settings, clock, make_product):
 
 def test_the_job_is_listed_and_runs_with_nothing_due(email_settings):
     assert "emails" in jobs.JOBS
-    assert run_emails() == {"sent": 0, "control": 0, "sunset": 0, "failed": 0, "retried": 0}
+    assert run_emails() == {
+        "sent": 0,
+        "control": 0,
+        "sunset": 0,
+        "failed": 0,
+        "retried": 0,
+        "confirmations": 0,
+    }
 
 
 def test_staff_see_the_outbox_and_each_email_as_sent(
@@ -495,7 +515,14 @@ def test_recipients_who_never_click_fade_out_and_are_still_counted(
     _views_then_leave(browser, clock, "tent", 1)
     assert run_emails()["sent"] == 1
     _views_then_leave(browser, clock, "tent", 1)  # two emails, no click: no more sent
-    assert run_emails() == {"sent": 0, "control": 0, "sunset": 1, "failed": 0, "retried": 0}
+    assert run_emails() == {
+        "sent": 0,
+        "control": 0,
+        "sunset": 1,
+        "failed": 0,
+        "retried": 0,
+        "confirmations": 0,
+    }
     assert len(mail.outbox) == 2
     faded = EmailSend.objects.get(status=EmailSend.SUNSET)
     assert faded.exposure_id is not None  # the report still sees the visitor as exposed
@@ -523,3 +550,26 @@ def test_a_recipient_with_no_order_or_click_for_months_hears_less(
     assert sending.weekly_allowance(recipient, now) == 1  # quiet for months
     assert browser.post("/order/", {"order_id": "Q-1", "total": "5.00"}).status_code == 201
     assert sending.weekly_allowance(recipient, dt.datetime.now(dt.UTC)) == 3
+
+
+def test_double_opt_in_waits_for_the_confirmation_link(email_settings, clock, make_product):
+    email_settings.PERSONALIZATION = {
+        **email_settings.PERSONALIZATION,
+        "EMAIL_DOUBLE_OPT_IN": True,
+    }
+    make_product(slug="tent", name="Trail tent")
+    browser = left_after_browsing(clock, "tent")
+    ran = run_emails()
+    assert (ran["confirmations"], ran["sent"]) == (1, 0)  # the confirmation only
+    (confirmation,) = mail.outbox
+    assert confirmation.subject == "Please confirm your email address"
+    link = re.search(rf"{SITE}(/personalization/email/confirm/[^\s]+/)", confirmation.body)
+    assert run_emails()["confirmations"] == 0  # once
+    page = Client().get(link.group(1))  # a mail scanner's GET confirms nothing
+    assert page.status_code == 200 and b"<form" in page.content
+    assert EmailRecipient.objects.get().confirmed_at is None
+    assert Client().post(link.group(1)).status_code == 200
+    assert EmailRecipient.objects.get().confirmed_at is not None
+    assert run_emails()["sent"] == 1
+    assert mail.outbox[-1].subject == "Still thinking about Trail tent?"
+    assert browser.get("/personalization/email/confirm/forged/").status_code == 400

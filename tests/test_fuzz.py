@@ -37,6 +37,7 @@ BATCHES = 16
 PER_BATCH = {
     "events": 120, "signup": 90, "recommendations": 75, "me": 40, "schema": 20,
     "report-api": 8, "report-page": 6, "email-unsubscribe": 20, "email-click": 20,
+    "email-confirm": 10,
     "home": 25, "search": 35, "category": 25, "product": 25, "cart": 15, "cart-change": 35,
     "checkout": 30, "orders": 35, "accounts": 25, "pretend": 16,
 }  # fmt: skip
@@ -253,6 +254,9 @@ APP["email-unsubscribe"] = Target(
     plausible={"List-Unsubscribe": _one_of(["One-Click"])},
     form=True,
 )
+APP["email-confirm"] = Target(
+    lambda f, s: f"/personalization/email/confirm/{_CLICK_TOKEN(f, s)}/", ("GET", "POST")
+)
 APP["email-click"] = Target(
     lambda f, s: f"/personalization/email/c/{_CLICK_TOKEN(f, s)}/",
     ("GET", "HEAD"),
@@ -395,7 +399,7 @@ def test_the_batches_send_ten_thousand_inputs_to_every_target():
     urls = {str(pattern.pattern) for pattern in personalization_urls.urlpatterns}
     assert urls == {"api/me/", "api/signup/", "api/events/", "api/recommendations/",
                     "api/report/", "api/schema/", "email/unsubscribe/<str:token>/",
-                    "email/c/<str:token>/"}  # fmt: skip
+                    "email/c/<str:token>/", "email/confirm/<str:token>/"}  # fmt: skip
 
 
 def _shown(request: dict) -> dict:

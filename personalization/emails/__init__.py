@@ -19,12 +19,14 @@ def run_due(**kwargs: Any) -> dict[str, int]:
     from . import flows, links, sending
 
     counts = {"sent": 0, "control": 0, "sunset": 0, "failed": 0, "retried": 0}
+    counts["confirmations"] = 0
     if links.site_url() is None:
         if not _warned["site_url"]:
             logger.warning("personalization: EMAIL_SITE_URL is not set: no email is sent")
             _warned["site_url"] = True
         return counts
     now = timezone.now()
+    counts["confirmations"] = sending.send_confirmations(now)
     for item in flows.due(now):
         send = sending.process(item, now)
         if send is None:

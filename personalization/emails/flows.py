@@ -52,7 +52,12 @@ def delay(flow: str) -> dt.timedelta | None:
 def _recipients() -> Any:
     from ..models import EmailRecipient
 
-    return EmailRecipient.objects.filter(unsubscribed_at__isnull=True, suppressed_at__isnull=True)
+    recipients = EmailRecipient.objects.filter(
+        unsubscribed_at__isnull=True, suppressed_at__isnull=True
+    )
+    if app_settings.EMAIL_DOUBLE_OPT_IN:
+        recipients = recipients.filter(confirmed_at__isnull=False)
+    return recipients
 
 
 def welcome(now: dt.datetime) -> Iterator[Due]:

@@ -52,6 +52,21 @@ def unsubscribe_url(recipient_id: int, flow: str = ALL) -> str:
     return absolute(path)
 
 
+CONFIRM_SALT = "personalization.email.confirm"
+
+
+def confirm_url(recipient_id: int) -> str:
+    token = signing.dumps({"r": recipient_id}, salt=CONFIRM_SALT, compress=True)
+    return absolute(reverse("personalization:email-confirm", args=[token]))
+
+
+def read_confirm(token: str) -> int:
+    try:
+        return int(signing.loads(token, salt=CONFIRM_SALT)["r"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise BadLink("bad confirmation link") from None
+
+
 def is_local_path(path: Any) -> bool:
     """A path of this shop: starts with one "/" and is not read by browsers as another host."""
     return (

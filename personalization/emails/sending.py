@@ -254,3 +254,49 @@ def retry_failed(now: dt.datetime) -> int:
         if claimed:  # not taken by another run meanwhile
             retried += deliver(send)
     return retried
+
+
+CONFIRM = "confirm"
+
+
+def send_confirmations(now: dt.datetime) -> int:
+    """With ``EMAIL_DOUBLE_OPT_IN``: the confirmation email, once per address, to every
+    recipient not confirmed yet (both groups: it is not personalized, and has no exposure)."""
+    from ..models import EmailRecipient, EmailSend
+
+    if not app_settings.EMAIL_DOUBLE_OPT_IN:
+        return 0
+    sent = 0
+    waiting = EmailRecipient.objects.filter(
+        confirmed_at__isnull=True,
+        unsubscribed_at__isnull=True,
+        suppressed_at__isnull=True,
+        consent_at__gte=now - dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS)),
+    ).exclude(pk__in=EmailSend.objects.filter(flow=CONFIRM).values("recipient_id"))
+    for recipient in waiting.iterator(chunk_size=200):
+        send = EmailSend(
+            recipient=recipient,
+            visitor_id=recipient.visitor_id,
+            flow=CONFIRM,
+            trigger="consent",
+            status=EmailSend.PENDING,
+            created_at=now,
+        )
+        try:
+            with transaction.atomic():
+                send.save(force_insert=True)
+        except IntegrityError:
+            continue
+        context = {
+            "recipient": recipient,
+            "confirm_url": links.confirm_url(recipient.pk),
+            "unsubscribe_url": links.unsubscribe_url(recipient.pk),
+            "unsubscribe_all_url": links.unsubscribe_url(recipient.pk),
+        }
+        base = "personalization/email/confirm"
+        send.subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())[:200]
+        send.body_text = render_to_string(f"{base}.txt", context)
+        send.body_html = render_to_string(f"{base}.html", context)
+        send.save(update_fields=["subject", "body_text", "body_html"])
+        sent += deliver(send)
+    return sent

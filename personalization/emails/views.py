@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ..profiling import storage
-from .links import ALL, BadLink, read_click, read_unsubscribe
+from .links import ALL, BadLink, read_click, read_confirm, read_unsubscribe
 
 
 @csrf_exempt  # one-click unsubscribe is a POST from the mail client, with no CSRF token
@@ -40,6 +40,29 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             recipient.save(update_fields=["unsubscribed_flows"])
         context["done"] = True
     return render(request, "personalization/email/unsubscribe.html", context)
+
+
+@csrf_exempt  # the link's signature is the proof; the page has no session to protect
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Double opt-in: GET shows a button (mail scanners follow links), POST confirms."""
+    from ..models import EmailRecipient
+
+    try:
+        recipient_id = read_confirm(token)
+    except BadLink:
+        return HttpResponseBadRequest("This confirmation link is not valid.")
+    recipient = EmailRecipient.objects.filter(pk=recipient_id).first()
+    if recipient is None:
+        return HttpResponseBadRequest("This address is not known any more.")
+    done = recipient.confirmed_at is not None
+    if request.method == "POST" and not done:
+        EmailRecipient.objects.filter(pk=recipient.pk, confirmed_at__isnull=True).update(
+            confirmed_at=timezone.now()
+        )
+        done = True
+    context = {"email": recipient.email, "done": done}
+    return render(request, "personalization/email/confirm_page.html", context)
 
 
 @require_http_methods(["GET", "HEAD"])

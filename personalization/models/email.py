@@ -41,6 +41,12 @@ class EmailRecipient(models.Model):
     consent_at = models.DateTimeField(_("consent given"))
     consent_text = models.CharField(_("consent text"), max_length=500)
     consent_source = models.CharField(_("consent from"), max_length=16, choices=SOURCE_CHOICES)
+    confirmed_at = models.DateTimeField(
+        _("confirmed"),
+        null=True,
+        blank=True,
+        help_text=_("When the address was confirmed by a link (EMAIL_DOUBLE_OPT_IN)."),
+    )
     unsubscribed_at = models.DateTimeField(_("unsubscribed from all"), null=True, blank=True)
     unsubscribed_flows = models.JSONField(
         _("unsubscribed from"), default=list, blank=True, help_text=_("Flows, by name.")
