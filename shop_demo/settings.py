@@ -10,6 +10,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+import django
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -249,16 +250,30 @@ PERSONALIZATION = {
 
 # Email: printed on the console by default; EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS) from the environment sends through that SMTP server.
+# Django 6.1 names the backend in MAILERS, earlier versions in EMAIL_BACKEND and EMAIL_*.
 if os.environ.get("EMAIL_HOST"):
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = os.environ["EMAIL_HOST"]
-    EMAIL_PORT = int(os.environ.get("EMAIL_PORT") or 25)
-    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-    EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
-    EMAIL_TIMEOUT = 10
+    _MAILER = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ["EMAIL_HOST"],
+            "port": int(os.environ.get("EMAIL_PORT") or 25),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": os.environ.get("EMAIL_USE_TLS", "") == "1",
+            "timeout": 10,
+        },
+    }
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    _MAILER = {"BACKEND": "django.core.mail.backends.console.EmailBackend", "OPTIONS": {}}
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": _MAILER}
+else:
+    EMAIL_BACKEND = _MAILER["BACKEND"]
+    _OPTIONS = _MAILER["OPTIONS"]
+    if _OPTIONS:
+        EMAIL_HOST, EMAIL_PORT = _OPTIONS["host"], _OPTIONS["port"]
+        EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _OPTIONS["username"], _OPTIONS["password"]
+        EMAIL_USE_TLS, EMAIL_TIMEOUT = _OPTIONS["use_tls"], _OPTIONS["timeout"]
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "shop@example.com")
 
 LOGGING = {

@@ -5,9 +5,11 @@ email is credited to it. Django's locmem email backend stands in for the SMTP se
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.core import mail
@@ -32,7 +34,6 @@ SITE = "https://shop.example"
 
 @pytest.fixture
 def email_settings(settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PERSONALIZATION = {
         **settings.PERSONALIZATION,
         "EMAIL_SITE_URL": SITE,
@@ -40,6 +41,18 @@ def email_settings(settings):
         "EMAIL_FLOWS": {"welcome": None, "browse_abandonment": 60},
     }
     return settings
+
+
+@contextlib.contextmanager
+def smtp_down():
+    """The mail server refuses every connection (the test backend stands in for it)."""
+    from django.core.mail.backends import locmem
+
+    def refuse(self, messages):
+        raise ConnectionRefusedError("connection refused")
+
+    with mock.patch.object(locmem.EmailBackend, "send_messages", refuse):
+        yield
 
 
 def shopper(clock) -> Client:
@@ -254,11 +267,10 @@ def test_a_click_from_a_new_browser_continues_as_the_email_s_visitor(
 def test_a_failed_send_is_retried_later_and_sent_once(email_settings, clock, make_product):
     make_product(slug="tent")
     left_after_browsing(clock, "tent")
-    email_settings.EMAIL_BACKEND = "tests.testapp.mail.RefusingBackend"  # SMTP down
-    assert run_emails()["failed"] == 1
+    with smtp_down():
+        assert run_emails()["failed"] == 1
     send = EmailSend.objects.get()
     assert send.status == EmailSend.FAILED and send.attempts == 1 and "refused" in send.error
-    email_settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert run_emails()["retried"] == 0  # the backoff has not passed
     clock.shift(6 * 60)
     assert run_emails()["retried"] == 1
@@ -280,7 +292,6 @@ def test_forgetting_a_visitor_deletes_the_address_and_its_emails(
 
 
 def test_without_the_site_address_nothing_is_sent(settings, clock, make_product, caplog):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     make_product(slug="tent")
     left_after_browsing(clock, "tent")
     assert run_emails()["sent"] == 0 and mail.outbox == []
@@ -573,3 +584,29 @@ def test_double_opt_in_waits_for_the_confirmation_link(email_settings, clock, ma
     assert run_emails()["sent"] == 1
     assert mail.outbox[-1].subject == "Still thinking about Trail tent?"
     assert browser.get("/personalization/email/confirm/forged/").status_code == 400
+
+
+def test_staff_preview_any_flow_for_a_recipient_and_send_themselves_a_test(
+    email_settings, clock, make_product, admin_client, admin_user
+):
+    make_product(slug="tent", name="Trail tent")
+    left_after_browsing(clock, "tent")
+    recipient = EmailRecipient.objects.get()
+    page = admin_client.get(f"/admin/personalization/emailrecipient/{recipient.pk}/change/")
+    assert page.status_code == 200 and b"/preview/browse_abandonment/" in page.content
+    url = f"/admin/personalization/emailrecipient/{recipient.pk}/preview/browse_abandonment/"
+    preview = admin_client.get(url)
+    assert preview.status_code == 200
+    assert b"Still thinking about Trail tent?" in preview.content
+    assert b"<iframe sandbox srcdoc=" in preview.content
+    assert not EmailSend.objects.exists() and mail.outbox == []  # nothing recorded or sent
+    for flow in ("welcome", "cart_abandonment", "post_purchase", "winback"):
+        assert admin_client.get(url.replace("browse_abandonment", flow)).status_code == 200
+    assert admin_client.get(url.replace("browse_abandonment", "nope")).status_code == 404
+    admin_user.email = "boss@example.com"
+    admin_user.save()
+    assert admin_client.post(url).status_code == 302
+    (test,) = mail.outbox
+    assert test.to == ["boss@example.com"] and test.subject.startswith("[Test] Still thinking")
+    assert not EmailSend.objects.exists()
+    assert Client().get(url).status_code == 302  # staff only: to the login page

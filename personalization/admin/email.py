@@ -3,13 +3,21 @@ outbox, every email prepared, with its text and HTML as the recipient got them."
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMultiAlternatives
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from ..conf import app_settings
+from ..emails import flows, links, sending
 from ..models import EmailRecipient, EmailSend
 from .base import ReadOnlyAdmin
 
@@ -21,6 +29,68 @@ class EmailRecipientAdmin(ReadOnlyAdmin):
     search_fields = ["email"]
     date_hierarchy = "consent_at"
     actions = ["unsubscribe"]
+
+    readonly_fields = ["previews"]
+
+    @admin.display(description=_("preview"))
+    def previews(self, obj: EmailRecipient) -> Any:
+        """Links to each flow's email as this recipient would get it now."""
+        if obj.pk is None:
+            return "—"
+        return format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:personalization_email_preview", args=[obj.pk, flow]), flow)
+                for flow in flows.FLOWS
+            ),
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/<str:flow>/", preview, name="personalization_email_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, pk: int, flow: str) -> HttpResponse:
+        """The email ``flow`` would send this recipient now; POST sends it to the staff
+        member's own address as a test (nothing is recorded, and its links track nothing)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        recipient = EmailRecipient.objects.filter(pk=pk).first()
+        if recipient is None or flow not in flows.FLOWS:
+            raise Http404
+        if links.site_url() is None:
+            messages.error(request, _("Set PERSONALIZATION['EMAIL_SITE_URL'] to preview emails."))
+            return HttpResponseRedirect(reverse("admin:personalization_emailrecipient_changelist"))
+        email = EmailSend(id=uuid.uuid4(), recipient=recipient, flow=flow, trigger="preview")
+        sending.compose(email, flows.preview(flow, recipient))
+        if request.method == "POST":
+            to = getattr(request.user, "email", "")
+            if not to:
+                messages.error(request, _("Your account has no email address to send a test to."))
+            else:
+                message = EmailMultiAlternatives(
+                    subject=f"[Test] {email.subject}",
+                    body=email.body_text,
+                    from_email=app_settings.EMAIL_FROM or None,
+                    to=[to],
+                )
+                message.attach_alternative(email.body_html, "text/html")
+                message.send()
+                messages.success(request, _("A test was sent to %(to)s.") % {"to": to})
+            return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("%(flow)s for %(email)s") % {"flow": flow, "email": recipient.email},
+            "recipient": recipient,
+            "email": email,
+            "opts": self.model._meta,
+            "flows": flows.FLOWS,
+            "flow": flow,
+        }
+        return TemplateResponse(request, "admin/personalization/email_preview.html", context)
 
     @admin.action(description=_("Unsubscribe the selected addresses from all email"))
     def unsubscribe(self, request: Any, queryset: Any) -> None:

@@ -286,3 +286,49 @@ def due(now: dt.datetime | None = None) -> Iterator[Due]:
     yield from browse_abandonment(now)
     yield from post_purchase(now)
     yield from winback(now)
+
+
+def preview(flow: str, recipient: Any, now: dt.datetime | None = None) -> Due:
+    """What ``flow`` would send ``recipient`` with what is known of them now, whatever the
+    delays, the caps and the emails sent before (for staff's preview; nothing is claimed)."""
+    from ..models import Conversion, ProductInteraction, Signup
+    from ..recommendations.store import SharedStore
+
+    visitor_id = recipient.visitor_id
+    timeout = dt.timedelta(seconds=app_settings.visit_timeout_seconds)
+    purchases = Conversion.objects.filter(visitor_id=visitor_id, kind=Conversion.PURCHASE)
+    bought = {
+        str(item[0])
+        for items in purchases.values_list("items", flat=True)
+        for item in (items or [])
+        if isinstance(item, list | tuple) and item
+    }
+    products: list[Any] = []
+    context: dict[str, Any] = {}
+    if flow in (BROWSE_ABANDONMENT, CART_ABANDONMENT):
+        kind = ProductInteraction.VIEW if flow == BROWSE_ABANDONMENT else ProductInteraction.CART
+        rows = list(
+            ProductInteraction.objects.filter(visitor_id=visitor_id, kind=kind)
+            .order_by("-created_at")
+            .values_list("product_id", "created_at")[:500]
+        )
+        if rows:
+            counts = Counter(p for p, _ in _last_visit(rows, timeout) if p not in bought)
+            products = [product for product, _ in counts.most_common(MAX_PRODUCTS)]
+        if flow == CART_ABANDONMENT:
+            context["companion_keys"] = _companions(
+                products, exclude=bought | set(products), limit=2
+            )
+    elif flow in (POST_PURCHASE, WINBACK):
+        last = purchases.order_by("-created_at").first()
+        ordered = [str(i[0]) for i in (last.items or []) if isinstance(i, list)] if last else []
+        basis = ordered if flow == POST_PURCHASE else sorted(bought)
+        exclude = set(ordered) if flow == POST_PURCHASE else bought
+        products = _companions(basis, exclude=exclude, limit=MAX_PRODUCTS)
+        if flow == WINBACK and len(products) < MAX_PRODUCTS:
+            best = [p for p, _ in SharedStore().get("bestsellers") if p not in exclude]
+            products += [p for p in best if p not in products][: MAX_PRODUCTS - len(products)]
+    elif flow == WELCOME:
+        signup = Signup.objects.filter(email__iexact=recipient.email).select_related("coupon")
+        context["coupon"] = signup.first().coupon if signup.exists() else None
+    return Due(flow, recipient, "preview", products=products, context=context)

@@ -185,6 +185,12 @@ def _cards(keys: list[Any], send: Any) -> list[dict[str, Any]]:
 def render(send: Any, item: Due) -> None:
     """Render the email's subject, text and HTML into its row (kept for the outbox and for
     retries)."""
+    compose(send, item)
+    send.save(update_fields=["subject", "body_text", "body_html"])
+
+
+def compose(send: Any, item: Due) -> None:
+    """Fill in the email's subject, text and HTML, without saving them."""
     cart_path = app_settings.EMAIL_CART_PATH
     context = {
         **item.context,
@@ -201,7 +207,6 @@ def render(send: Any, item: Due) -> None:
     send.subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())[:200]
     send.body_text = render_to_string(f"{base}.txt", context)
     send.body_html = render_to_string(f"{base}.html", context)
-    send.save(update_fields=["subject", "body_text", "body_html"])
 
 
 def deliver(send: Any) -> bool:
