@@ -610,3 +610,43 @@ def test_staff_preview_any_flow_for_a_recipient_and_send_themselves_a_test(
     assert test.to == ["boss@example.com"] and test.subject.startswith("[Test] Still thinking")
     assert not EmailSend.objects.exists()
     assert Client().get(url).status_code == 302  # staff only: to the login page
+
+
+def test_a_campaign_reaches_its_segment_once_with_a_block_for_each(
+    email_settings, clock, make_product, admin_client
+):
+    from personalization.models import EmailCampaign, Segment, SegmentRule
+
+    make_product(slug="tent", name="Trail tent")
+    newcomers = Segment.objects.create(name="Newcomers", slug="newcomers")
+    SegmentRule.objects.create(segment=newcomers, kind="first_visit", value="", position=0)
+    ada = shopper(clock)
+    sign_up(ada, "ada@example.com")
+    bob = shopper(clock)
+    sign_up(bob, "bob@example.com")
+    clock.shift(31 * 60)
+    bob.get("/")  # a second visit: no longer a newcomer
+    Visitor.objects.filter(pk=visitor_id(bob)).update(visit_count=2)
+    response = admin_client.post(
+        "/admin/personalization/emailcampaign/add/",
+        {
+            "name": "Spring",
+            "segment": newcomers.pk,
+            "subject": "Spring is here",
+            "message": "Our spring range is in.",
+            "send_at_0": "2026-11-02",
+            "send_at_1": "12:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    campaign = EmailCampaign.objects.get()
+    clock.shift(3 * 3600)
+    assert run_emails()["sent"] == 1
+    (message,) = mail.outbox
+    assert message.to == ["ada@example.com"] and message.subject == "Spring is here"
+    assert "Our spring range is in." in message.body
+    exposure = Exposure.objects.get(placement="email-campaign")
+    assert exposure.content == f"campaign:{campaign.pk}" and exposure.content_label == "Spring"
+    assert run_emails()["sent"] == 0  # once
+    page = admin_client.get("/admin/personalization/emailcampaign/")
+    assert page.status_code == 200 and b"Spring" in page.content

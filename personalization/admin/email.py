@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
 from ..emails import flows, links, sending
-from ..models import EmailRecipient, EmailSend
+from ..models import EmailCampaign, EmailRecipient, EmailSend
 from .base import ReadOnlyAdmin
 
 
@@ -119,3 +119,19 @@ class EmailSendAdmin(ReadOnlyAdmin):
             obj.body_html,
             obj.subject,
         )
+
+
+@admin.register(EmailCampaign)
+class EmailCampaignAdmin(admin.ModelAdmin):
+    """Staff write a campaign, pick a segment and a time; the emails job sends it then."""
+
+    list_display = ["name", "segment", "send_at", "emails_sent"]
+    list_filter = ["segment"]
+    search_fields = ["name", "subject"]
+    fields = ["name", "segment", "subject", "message", "send_at"]
+
+    @admin.display(description=_("emails sent"))
+    def emails_sent(self, obj: EmailCampaign) -> int:
+        return EmailSend.objects.filter(
+            flow="campaign", trigger=f"campaign:{obj.pk}", status=EmailSend.SENT
+        ).count()

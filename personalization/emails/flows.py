@@ -22,6 +22,7 @@ BROWSE_ABANDONMENT = "browse_abandonment"
 CART_ABANDONMENT = "cart_abandonment"
 POST_PURCHASE = "post_purchase"
 WINBACK = "winback"
+CAMPAIGN = "campaign"
 FLOWS = (WELCOME, BROWSE_ABANDONMENT, CART_ABANDONMENT, POST_PURCHASE, WINBACK)
 # A customer is lapsed when the last order is this many times their usual gap between orders
 # old (and at least the winback delay).
@@ -176,6 +177,46 @@ def winback(now: dt.datetime) -> Iterator[Due]:
             yield Due(WINBACK, recipient, trigger, products=products)
 
 
+def campaigns(now: dt.datetime) -> Iterator[Due]:
+    """Each campaign whose time has come, to the recipients of its segment who may receive
+    it (streamed: memory does not grow with the audience), once each."""
+    from ..models import EmailCampaign, EmailSend, Visitor
+    from ..recommendations.store import SharedStore
+    from ..targeting.definitions import compile_segment
+    from ..targeting.membership import visitor_from_row
+    from ..targeting.rules import RuleContext
+
+    due_days = dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
+    for campaign in EmailCampaign.objects.filter(
+        send_at__lte=now, send_at__gte=now - due_days
+    ).select_related("segment"):
+        compiled = compile_segment(campaign.segment) if campaign.segment_id else None
+        if campaign.segment_id and compiled is None:
+            continue  # a segment without rules matches nobody
+        trigger = f"campaign:{campaign.pk}"
+        done = EmailSend.objects.filter(flow=CAMPAIGN, trigger=trigger).values("recipient_id")
+        recipients = _recipients().exclude(pk__in=done).order_by("pk")
+        moment = now.timestamp()
+        for recipient in recipients.iterator(chunk_size=500):
+            if not recipient.receives(CAMPAIGN):
+                continue
+            row = Visitor.objects.filter(pk=recipient.visitor_id).first()
+            if compiled is not None and (
+                row is None
+                or not compiled.matches(RuleContext(visitor_from_row(row, moment), moment))
+            ):
+                continue
+            # The personalized block: what goes with what they looked at, else bestsellers.
+            seen = [str(key) for key in (row.recently_viewed if row is not None else [])]
+            lists = ("viewed_together", "bought_together")
+            products = _companions(seen, exclude=set(seen), limit=MAX_PRODUCTS, lists=lists)
+            if len(products) < MAX_PRODUCTS:
+                best = [p for p, _ in SharedStore().get("bestsellers") if p not in products]
+                products += best[: MAX_PRODUCTS - len(products)]
+            context = {"campaign": campaign}
+            yield Due(CAMPAIGN, recipient, trigger, products=products, context=context)
+
+
 def _claimed(recipient: Any, flow: str, trigger: str) -> bool:
     from ..models import EmailSend
 
@@ -189,15 +230,23 @@ def _by_visitor(flow: str) -> dict[str, Any]:
     }
 
 
-def _companions(products: list[str], *, exclude: set[str], limit: int) -> list[str]:
-    """What is bought together with ``products`` (the recommender's lists), best first."""
+def _companions(
+    products: list[str],
+    *,
+    exclude: set[str],
+    limit: int,
+    lists: tuple[str, ...] = ("bought_together",),
+) -> list[str]:
+    """What goes with ``products`` in the recommender's ``lists``, best first."""
     from ..recommendations.store import SharedStore
 
     scores: Counter[str] = Counter()
-    for ranked in SharedStore().get_many("bought_together", products).values():
-        for product, score in ranked:
-            if product not in exclude:
-                scores[product] += score
+    store = SharedStore()
+    for name in lists:
+        for ranked in store.get_many(name, products).values():
+            for product, score in ranked:
+                if product not in exclude:
+                    scores[product] += score
     return [product for product, _ in scores.most_common(limit)]
 
 
@@ -286,6 +335,7 @@ def due(now: dt.datetime | None = None) -> Iterator[Due]:
     yield from browse_abandonment(now)
     yield from post_purchase(now)
     yield from winback(now)
+    yield from campaigns(now)
 
 
 def preview(flow: str, recipient: Any, now: dt.datetime | None = None) -> Due:

@@ -1,6 +1,6 @@
 """The app's models, one module per family: visitors, targeting, offers, measurement, email."""
 
-from .email import EmailRecipient, EmailSend
+from .email import EmailCampaign, EmailRecipient, EmailSend
 from .jobs import JobRun, SharedState
 from .measurement import (
     Conversion,
@@ -21,6 +21,7 @@ __all__ = [
     "Banner",
     "Conversion",
     "Coupon",
+    "EmailCampaign",
     "EmailRecipient",
     "EmailSend",
     "Event",

@@ -126,3 +126,35 @@ class EmailSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.flow} → {self.recipient} ({self.get_status_display()})"
+
+
+class EmailCampaign(models.Model):
+    """A one-off email to a segment's recipients (everyone's when no segment), with a block
+    personalized for each of them. It goes out with the ``emails`` job once ``send_at`` has
+    come, to the recipients who may receive it then, and stays due for ``EMAIL_DUE_DAYS``."""
+
+    name = models.CharField(_("name"), max_length=100)
+    segment = models.ForeignKey(
+        "personalization.Segment",
+        verbose_name=_("segment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text=_("Who receives it; empty: every recipient."),
+    )
+    subject = models.CharField(_("subject"), max_length=150)
+    message = models.TextField(
+        _("message"), help_text=_("Plain text above the products picked for each recipient.")
+    )
+    send_at = models.DateTimeField(
+        _("send at"), null=True, blank=True, help_text=_("Empty: a draft, not sent.")
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("email campaign")
+        verbose_name_plural = _("email campaigns")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
