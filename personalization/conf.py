@@ -142,6 +142,15 @@ DEFAULTS: dict[str, Any] = {
     # After this many emails in a row without a click, a recipient's emails are no longer
     # sent (still recorded, for the report); 0: never.
     "EMAIL_SUNSET_AFTER": 8,
+    # Local hours (from, to) in which no email is sent, in the recipient's time zone (their
+    # visitor's, from GeoIP; else their country's when it has one zone; else TIME_ZONE).
+    # An email due then waits for the morning. None: send at any hour. The confirmation and
+    # welcome emails answer the visitor's own signup and are sent at once.
+    "EMAIL_QUIET_HOURS": (21, 8),
+    # Count opens with a tracking pixel. Opens are unreliable (images blocked, or loaded by
+    # privacy proxies for every email): the report never uses them; they only keep a
+    # recipient who opens without clicking from the sunset.
+    "EMAIL_TRACK_OPENS": False,
     # Work queued while no Celery app and broker take it (a segment recount after an admin
     # save, a new shop's first fit): "thread" runs it after commit in a background thread,
     # "inline" in the caller's thread, "defer" leaves it to the next personalization_jobs run.

@@ -20,5 +20,6 @@ urlpatterns = [
     path("api/schema/", schema.PersonalizationSchemaView.as_view(), name="api-schema"),
     path("email/unsubscribe/<str:token>/", email_views.unsubscribe, name="email-unsubscribe"),
     path("email/c/<str:token>/", email_views.click, name="email-click"),
+    path("email/o/<str:token>.gif", email_views.open_pixel, name="email-open"),
     path("email/confirm/<str:token>/", email_views.confirm, name="email-confirm"),
 ]

@@ -246,6 +246,18 @@ PERSONALIZATION = {
     # outbox (Personalization › Emails) unless the environment names an SMTP server.
     "EMAIL_SITE_URL": os.environ.get("SITE_URL", "http://127.0.0.1:8000"),
     "EMAIL_CART_PATH": "/cart/",
+    # So that someone trying the demo sees the emails their own browsing produces: the
+    # browse and cart emails are due 5 minutes after the last view (a visit ends after 30
+    # minutes without a request; -25 counts back from there), at any hour. A shop keeps the
+    # defaults: an hour after the visit ended, never at night.
+    "EMAIL_FLOWS": {
+        "welcome": 0,
+        "browse_abandonment": -25,
+        "cart_abandonment": -25,
+        "post_purchase": 3 * 24 * 60,
+        "winback": 45 * 24 * 60,
+    },
+    "EMAIL_QUIET_HOURS": None,
 }
 
 # Email: printed on the console by default; EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER,

@@ -253,3 +253,41 @@ def test_popular_near_you_follows_the_pretended_country(shop_with_history, demo)
     assert near["GB"] != near["US"]
     assert any(slug.startswith("coffee-tea") for slug in near["GB"][:2])  # British tastes
     assert any(slug.startswith("electronics") for slug in near["US"][:2])
+
+
+def test_the_demo_shows_the_email_a_visitor_s_browsing_produced(catalog, clock, admin_client):
+    """As the README tells someone trying the demo: sign up in the popup, view products,
+    wait five minutes, run the emails job in the admin; the email is in the outbox, its
+    links lead back into the demo."""
+    import re
+
+    from django.core import mail
+
+    from personalization import jobs
+    from personalization.models import EmailSend
+
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    client.get("/")
+    client.get("/")
+    response = client.post(
+        "/personalization/api/signup/",
+        {"email": "ada@example.com", "consent": "Email me offers. Unsubscribe any time."},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    mail.outbox.clear()
+    for tent in catalog[:2]:
+        clock.shift(20)
+        assert client.get(f"/products/{tent.slug}/").status_code == 200
+    clock.shift(5 * 60 + 1)
+    # What Periodic jobs › Run the selected jobs now runs (after the admin's request).
+    assert jobs.run("emails")["sent"] == 2  # the welcome and the browse-abandonment email
+    sends = {send.flow: send for send in EmailSend.objects.all()}
+    browse = sends["browse_abandonment"]
+    assert browse.status == EmailSend.SENT and "Tent 0" in browse.body_text
+    page = admin_client.get(f"/admin/personalization/emailsend/{browse.pk}/change/")
+    assert page.status_code == 200 and b"Tent 1" in page.content
+    site = r"http://127\.0\.0\.1:8000"
+    link = re.search(site + r"(/personalization/email/c/[^\s]+/)", browse.body_text)
+    response = client.get(link.group(1))
+    assert response.status_code == 302 and response["Location"].startswith("/products/tent-")

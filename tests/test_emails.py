@@ -39,6 +39,7 @@ def email_settings(settings):
         "EMAIL_SITE_URL": SITE,
         "CONTROL_GROUP_PERCENT": 0,
         "EMAIL_FLOWS": {"welcome": None, "browse_abandonment": 60},
+        "EMAIL_QUIET_HOURS": None,
     }
     return settings
 

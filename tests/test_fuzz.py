@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.test import Client
 
 from personalization import urls as personalization_urls
@@ -37,7 +38,7 @@ BATCHES = 16
 PER_BATCH = {
     "events": 120, "signup": 90, "recommendations": 75, "me": 40, "schema": 20,
     "report-api": 8, "report-page": 6, "email-unsubscribe": 20, "email-click": 20,
-    "email-confirm": 10,
+    "email-confirm": 10, "email-open": 10,
     "home": 25, "search": 35, "category": 25, "product": 25, "cart": 15, "cart-change": 35,
     "checkout": 30, "orders": 35, "accounts": 25, "pretend": 16,
 }  # fmt: skip
@@ -84,6 +85,7 @@ class Shop:
     category: str
     unsubscribe_token: str = ""
     click_token: str = ""
+    open_token: str = ""
 
 
 @dataclass
@@ -261,6 +263,10 @@ APP["email-click"] = Target(
     lambda f, s: f"/personalization/email/c/{_CLICK_TOKEN(f, s)}/",
     ("GET", "HEAD"),
 )
+_OPEN_TOKEN = _path_part(lambda shop: shop.open_token)
+APP["email-open"] = Target(
+    lambda f, s: f"/personalization/email/o/{_OPEN_TOKEN(f, s)}.gif", ("GET", "HEAD")
+)
 DEMO = {
     "home": Target(
         lambda f, s: "/", ("GET",), ("ref", "utm_source", "utm_medium", "utm_campaign", "gclid")
@@ -329,6 +335,7 @@ def shop(demo, settings) -> Shop:
         category=camping.slug,
         unsubscribe_token=links.unsubscribe_token(1),
         click_token=links.click_token(uuid.uuid4(), "/"),
+        open_token=signing.dumps(str(uuid.uuid4()), salt=links.OPEN_SALT, compress=True),
     )
 
 
@@ -399,7 +406,8 @@ def test_the_batches_send_ten_thousand_inputs_to_every_target():
     urls = {str(pattern.pattern) for pattern in personalization_urls.urlpatterns}
     assert urls == {"api/me/", "api/signup/", "api/events/", "api/recommendations/",
                     "api/report/", "api/schema/", "email/unsubscribe/<str:token>/",
-                    "email/c/<str:token>/", "email/confirm/<str:token>/"}  # fmt: skip
+                    "email/c/<str:token>/", "email/confirm/<str:token>/",
+                    "email/o/<str:token>.gif"}  # fmt: skip
 
 
 def _shown(request: dict) -> dict:

@@ -25,7 +25,7 @@ from personalization.profiling.geo import (
 )
 from personalization.testutils import DEMO_GEOIP_RECORDS, DEMO_IPS, write_geoip_database
 
-LONDON = Geo("GB", "United Kingdom", "England", "London", 51.5142, -0.0931)
+LONDON = Geo("GB", "United Kingdom", "England", "London", 51.5142, -0.0931, "Europe/London")
 
 # Non-public networks, each given a record so that a lookup reaching the database would find
 # one: an empty result proves the address was filtered out before the database was touched.
@@ -118,6 +118,7 @@ def test_geo_truthiness_and_round_trip():
         "city": "London",
         "latitude": 51.5142,
         "longitude": -0.0931,
+        "time_zone": "Europe/London",
     }
     assert Geo.from_dict(LONDON.as_dict()) == LONDON
     assert Geo.from_dict(EMPTY_GEO.as_dict()) is EMPTY_GEO
@@ -177,10 +178,10 @@ def test_city_lookup_ipv4(settings, city_db):
     use_db(settings, city_db)
     assert lookup("81.2.69.142") == LONDON
     assert lookup("89.160.20.112") == Geo(
-        "SE", "Sweden", "Östergötland County", "Linköping", 58.4167, 15.6167
+        "SE", "Sweden", "Östergötland County", "Linköping", 58.4167, 15.6167, "Europe/Stockholm"
     )
     assert lookup(DEMO_IPS["BR"]) == Geo(
-        "BR", "Brazil", "São Paulo", "São Paulo", -23.5505, -46.6333
+        "BR", "Brazil", "São Paulo", "São Paulo", -23.5505, -46.6333, "America/Sao_Paulo"
     )
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
 from ..emails import flows, links, sending
-from ..models import EmailCampaign, EmailRecipient, EmailSend
+from ..models import EmailCampaign, EmailFlow, EmailRecipient, EmailSend
 from .base import ReadOnlyAdmin
 
 
@@ -100,7 +100,10 @@ class EmailRecipientAdmin(ReadOnlyAdmin):
 
 @admin.register(EmailSend)
 class EmailSendAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "flow", "recipient", "status", "subject", "sent_at"]
+    list_display = [
+        "created_at", "flow", "recipient", "status", "subject", "sent_at", "clicked_at",
+        "opened_at",
+    ]  # fmt: skip
     list_filter = ["flow", "status", "is_control"]
     search_fields = ["recipient__email", "subject"]
     date_hierarchy = "created_at"
@@ -135,3 +138,56 @@ class EmailCampaignAdmin(admin.ModelAdmin):
         return EmailSend.objects.filter(
             flow="campaign", trigger=f"campaign:{obj.pk}", status=EmailSend.SENT
         ).count()
+
+
+WHEN = {
+    flows.WELCOME: _("after the signup"),
+    flows.BROWSE_ABANDONMENT: _("after the visit ended"),
+    flows.CART_ABANDONMENT: _("after the visit ended"),
+    flows.POST_PURCHASE: _("after the order"),
+    flows.WINBACK: _("after the last order, at least (and 1.5× the customer's usual gap)"),
+}
+
+
+@admin.register(EmailFlow)
+class EmailFlowAdmin(admin.ModelAdmin):
+    """The five lifecycle flows, always listed: staff switch each on or off, set its delay,
+    keep it to a segment and write its subject and opening words. Empty fields follow the
+    project's settings (EMAIL_FLOWS) and the flow's templates."""
+
+    list_display = ["__str__", "runs", "segment", "subject", "updated_at"]
+    fields = ["name", "enabled", "delay_minutes", "segment", "subject", "message", "runs"]
+    readonly_fields = ["name", "runs"]
+    list_select_related = ["segment"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # Every flow has its row (empty fields: as the settings say).
+        known = set(EmailFlow.objects.values_list("name", flat=True))
+        EmailFlow.objects.bulk_create(
+            [EmailFlow(name=name) for name in flows.FLOWS if name not in known],
+            ignore_conflicts=True,
+        )
+        return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).filter(name__in=flows.FLOWS)
+
+    @admin.display(description=_("now"))
+    def runs(self, obj: EmailFlow) -> str:
+        config = flows.configs().get(obj.name)
+        if config is None or config.delay is None:
+            return str(_("off"))
+        minutes = int(config.delay.total_seconds() // 60)
+        if minutes % 1440 == 0 and minutes:
+            amount = _("%(n)d days") % {"n": minutes // 1440}
+        elif minutes % 60 == 0 and minutes:
+            amount = _("%(n)d h") % {"n": minutes // 60}
+        else:
+            amount = _("%(n)d min") % {"n": minutes}
+        return f"{_('on')}: {amount} {WHEN.get(obj.name, '')}"

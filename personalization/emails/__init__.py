@@ -27,11 +27,19 @@ def run_due(**kwargs: Any) -> dict[str, int]:
         return counts
     now = timezone.now()
     counts["confirmations"] = sending.send_confirmations(now)
+    batch: list[flows.Due] = []
     for item in flows.due(now):
-        send = sending.process(item, now)
-        if send is None:
-            continue
-        key = {"sent": "sent", "control": "control", "sunset": "sunset"}.get(send.status, "failed")
-        counts[key] += 1
+        batch.append(item)
+        if len(batch) >= sending.BATCH_SIZE:
+            _count(sending.process_batch(batch, now), counts)
+            batch = []
+    _count(sending.process_batch(batch, now), counts)
     counts["retried"] = sending.retry_failed(now)
     return counts
+
+
+def _count(sends: list[Any], counts: dict[str, int]) -> None:
+    for send in sends:
+        if send is not None:
+            key = {"sent": "sent", "control": "control", "sunset": "sunset"}.get(send.status)
+            counts[key or "failed"] += 1

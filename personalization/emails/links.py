@@ -13,6 +13,7 @@ from ..conf import app_settings
 
 UNSUBSCRIBE_SALT = "personalization.email.unsubscribe"
 CLICK_SALT = "personalization.email.click"
+OPEN_SALT = "personalization.email.open"
 ALL = "all"
 
 
@@ -97,3 +98,16 @@ def read_click(token: str) -> tuple[str, str]:
     if not is_local_path(path):
         raise BadLink("a tracked link out of the shop")
     return send_id, path
+
+
+def open_url(send_id: Any) -> str:
+    """The tracking pixel of the email ``send_id`` (``EMAIL_TRACK_OPENS``)."""
+    token = signing.dumps(str(send_id), salt=OPEN_SALT, compress=True)
+    return absolute(reverse("personalization:email-open", args=[token]))
+
+
+def read_open(token: str) -> str:
+    try:
+        return str(signing.loads(token, salt=OPEN_SALT))
+    except (signing.BadSignature, TypeError, ValueError):
+        raise BadLink("bad tracking pixel") from None

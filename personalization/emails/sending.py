@@ -1,63 +1,90 @@
-"""Claiming, holding out, rendering and sending: each due email is claimed by inserting its
-row (unique per recipient, flow and trigger) before anything else, so two workers, a retry or
-a second run never send it twice. A crash after the claim leaves the row "being sent": such
-an email is never sent again (at most once, never twice)."""
+"""Claiming, holding out, rendering and sending, a batch at a time: each due email is claimed
+by inserting its row (unique per recipient, flow and trigger) before anything else, so two
+workers, a retry or a second run never send it twice. A crash after the claim leaves the row
+"being sent": such an email is never sent again (at most once, never twice).
+
+A batch costs a few queries whatever its size (groups, caps, engagement and sunsets are read
+for all its recipients at once; claims and exposures are inserted together), its products are
+read once, and its emails go through one connection of the email backend."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.core.validators import validate_email
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ..conf import app_settings
 from ..products import get_adapter
-from . import links
-from .flows import Due
+from . import links, quiet
+from .flows import WELCOME, Due, FlowConfig, configs
 
 logger = logging.getLogger("personalization")
 
 MAX_ATTEMPTS = 5
 # Minutes before the retries of a send that failed: 5, 15, 45, 135.
 BACKOFF_MINUTES = 5
+# Due emails handled together: claimed in one statement, sent through one connection.
+BATCH_SIZE = 200
+# Flows that answer the visitor's own action at once: no quiet hours.
+IMMEDIATE = frozenset({WELCOME, "confirm"})
+
+
+def _group_of(recipient: Any, row: Any) -> bool:
+    from ..profiling.visitor import control_group_bucket
+
+    percent = float(app_settings.CONTROL_GROUP_PERCENT)
+    if recipient.visitor_id:
+        if row is not None:
+            fixed = row.fixed_control_group
+            return bool(fixed if fixed is not None else row.in_control_group)
+        return control_group_bucket(recipient.visitor_id) < percent
+    return control_group_bucket("email:" + recipient.email.lower()) < percent
 
 
 def in_control_group(recipient: Any) -> bool:
     """The recipient's group is the person's group on the site: their visitor's (one group
     per person); an address with no visitor is grouped by its own address."""
     from ..models import Visitor
-    from ..profiling.visitor import control_group_bucket
 
+    row = None
     if recipient.visitor_id:
         row = (
             Visitor.objects.filter(pk=recipient.visitor_id)
-            .values("in_control_group", "fixed_control_group")
+            .only("in_control_group", "fixed_control_group")
             .first()
         )
-        if row is not None:
-            fixed = row["fixed_control_group"]
-            return bool(fixed if fixed is not None else row["in_control_group"])
-        return control_group_bucket(recipient.visitor_id) < float(
-            app_settings.CONTROL_GROUP_PERCENT
-        )
-    key = "email:" + recipient.email.lower()
-    return control_group_bucket(key) < float(app_settings.CONTROL_GROUP_PERCENT)
+    return _group_of(recipient, row)
 
 
 def sent_this_week(recipient: Any, now: dt.datetime) -> int:
     """Emails due for the recipient in the last 7 days, held out ones included: the cap
     holds back the control group's exactly as it would have held back their emails."""
+    return _sent_this_week([recipient.pk], now)[recipient.pk]
+
+
+def _sent_this_week(recipient_ids: Sequence[int], now: dt.datetime) -> Counter[int]:
     from ..models import EmailSend
 
-    return (
-        EmailSend.objects.filter(recipient=recipient, created_at__gte=now - dt.timedelta(days=7))
+    rows = (
+        EmailSend.objects.filter(
+            recipient_id__in=list(recipient_ids), created_at__gte=now - dt.timedelta(days=7)
+        )
         .exclude(status=EmailSend.SUNSET)
-        .count()
+        .values("recipient_id")
+        .annotate(n=Count("pk"))
+        .values_list("recipient_id", "n")
     )
+    return Counter(dict(rows))
 
 
 ENGAGED_DAYS = 90
@@ -66,103 +93,286 @@ NEW_RECIPIENT_DAYS = 30
 
 def weekly_allowance(recipient: Any, now: dt.datetime) -> int:
     """How many emails the recipient may get in 7 days: ``EMAIL_MAX_PER_WEEK`` while they
-    are engaged (an order or a click, on the site or in an email, in the last 90 days; or a
-    consent of the last 30), a third of it (at least one) when they are not."""
-    from ..models import Conversion, Event
-
-    most = int(app_settings.EMAIL_MAX_PER_WEEK)
+    are engaged (an order, a click on the site or in an email, or an email opened, in the
+    last 90 days; or a consent of the last 30), a third of it (at least one) when not."""
+    most, reduced = _allowances()
     if recipient.consent_at >= now - dt.timedelta(days=NEW_RECIPIENT_DAYS):
         return most
+    return most if recipient.pk in _engaged([recipient], now) else reduced
+
+
+def _allowances() -> tuple[int, int]:
+    most = int(app_settings.EMAIL_MAX_PER_WEEK)
+    return most, (max(1, most // 3) if most else 0)
+
+
+def _engaged(recipients: Sequence[Any], now: dt.datetime) -> set[int]:
+    """Which of ``recipients`` ordered, clicked or opened an email in the last 90 days."""
+    from ..models import Conversion, EmailSend, Event
+
     since = now - dt.timedelta(days=ENGAGED_DAYS)
-    if recipient.visitor_id and (
-        Conversion.objects.filter(visitor_id=recipient.visitor_id, created_at__gte=since).exists()
-        or Event.objects.filter(
-            visitor_id=recipient.visitor_id, kind=Event.CLICK, created_at__gte=since
-        ).exists()
-    ):
-        return most
-    return max(1, most // 3) if most else 0
+    by_visitor = {r.visitor_id: r.pk for r in recipients if r.visitor_id}
+    active = set(
+        Conversion.objects.filter(visitor_id__in=list(by_visitor), created_at__gte=since)
+        .values_list("visitor_id", flat=True)
+        .distinct()
+    )
+    active |= set(
+        Event.objects.filter(
+            visitor_id__in=list(by_visitor), kind=Event.CLICK, created_at__gte=since
+        )
+        .values_list("visitor_id", flat=True)
+        .distinct()
+    )
+    engaged = {by_visitor[visitor_id] for visitor_id in active}
+    engaged |= set(
+        EmailSend.objects.filter(recipient_id__in=[r.pk for r in recipients])
+        .filter(Q(clicked_at__gte=since) | Q(opened_at__gte=since))
+        .values_list("recipient_id", flat=True)
+        .distinct()
+    )
+    return engaged
 
 
 def sunset(recipient: Any) -> bool:
-    """Whether the recipient clicked none of their last ``EMAIL_SUNSET_AFTER`` emails (0:
-    never): their later emails are recorded, and not sent."""
-    from ..models import EmailSend, Event
+    """Whether the recipient neither clicked nor (with ``EMAIL_TRACK_OPENS``) opened any of
+    their last ``EMAIL_SUNSET_AFTER`` emails (0: never): their later emails are recorded,
+    and not sent."""
+    return recipient.pk in _faded([recipient.pk])
+
+
+def _faded(recipient_ids: Sequence[int]) -> set[int]:
+    from ..models import EmailSend
 
     run = int(app_settings.EMAIL_SUNSET_AFTER)
-    if run <= 0:
-        return False
-    last = list(
-        EmailSend.objects.filter(recipient=recipient, status=EmailSend.SENT)
-        .order_by("-created_at")
-        .values_list("exposure_id", flat=True)[:run]
+    if run <= 0 or not recipient_ids:
+        return set()
+    rows = (
+        EmailSend.objects.filter(recipient_id__in=list(recipient_ids), status=EmailSend.SENT)
+        .order_by("recipient_id", "-created_at")
+        .values_list("recipient_id", "opened_at", "clicked_at")
     )
-    if len(last) < run:
-        return False
-    return not Event.objects.filter(kind=Event.CLICK, exposure_id__in=last).exists()
+    unanswered: Counter[int] = Counter()
+    answered: set[int] = set()
+    for recipient_id, opened_at, clicked_at in rows.iterator(chunk_size=2000):
+        if recipient_id in answered:
+            continue
+        if opened_at is not None or clicked_at is not None:
+            answered.add(recipient_id)
+        else:
+            unanswered[recipient_id] += 1
+    return {recipient_id for recipient_id, n in unanswered.items() if n >= run}
 
 
 def process(item: Due, now: dt.datetime) -> Any:
     """Claim, hold out or send one due email; the EmailSend, or None when another run has
-    it or the weekly cap holds it back (it stays due)."""
+    it, or the cap, the quiet hours or the flow's segment hold it back (it stays due)."""
+    return process_batch([item], now)[0]
+
+
+def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
+    """:func:`process` for many due emails at once; the results in the order of ``items``."""
+    from ..models import EmailRecipient, EmailSend, Visitor
+
+    results: list[Any] = [None] * len(items)
+    if not items:
+        return results
+    flow_configs = configs()
+    visitor_ids = {item.recipient.visitor_id for item in items if item.recipient.visitor_id}
+    rows: dict[str, Any] = {}
+    if visitor_ids:
+        visitors = Visitor.objects.filter(pk__in=visitor_ids)
+        if not any(flow_configs[item.flow].segment for item in items):
+            visitors = visitors.only(
+                "in_control_group", "fixed_control_group", "time_zone", "country_code"
+            )
+        rows = {row.pk: row for row in visitors}
+    moment = now.timestamp()
+
+    # Who may get their email now: the same checks for both groups, before the claim.
+    waiting: list[int] = []
+    for index, item in enumerate(items):
+        recipient, row = item.recipient, rows.get(item.recipient.visitor_id)
+        if not _valid_address(recipient):
+            EmailRecipient.objects.filter(pk=recipient.pk, suppressed_at__isnull=True).update(
+                suppressed_at=now, suppressed_reason="invalid address"
+            )
+            continue
+        config = flow_configs[item.flow]
+        if config.segment is not None and not _in_segment(config, row, moment):
+            continue
+        if item.flow not in IMMEDIATE and quiet.is_quiet(now, _zone(row)):
+            continue  # stays due: sent after the recipient's quiet hours
+        waiting.append(index)
+    if not waiting:
+        return results
+
+    recipients = {items[i].recipient.pk: items[i].recipient for i in waiting}
+    this_week = _sent_this_week(list(recipients), now)
+    most, reduced = _allowances()
+    fresh = now - dt.timedelta(days=NEW_RECIPIENT_DAYS)
+    doubtful = [
+        r for r in recipients.values() if r.consent_at < fresh and this_week[r.pk] >= reduced
+    ]
+    engaged = _engaged(doubtful, now) if doubtful else set()
+    claims: list[tuple[int, Any, Any]] = []
+    for index in waiting:
+        recipient = items[index].recipient
+        new_or_engaged = recipient.consent_at >= fresh or recipient.pk in engaged
+        if this_week[recipient.pk] >= (most if new_or_engaged else reduced):
+            continue  # stays due, for both groups alike
+        this_week[recipient.pk] += 1
+        claims.append((index, *_claim_rows(items[index], rows, now)))
+    treated = {send.recipient_id for _, send, _ in claims if not send.is_control}
+    faded = _faded(list(treated))
+    for index, send, _ in claims:
+        if not send.is_control and items[index].flow != WELCOME and send.recipient_id in faded:
+            send.status = EmailSend.SUNSET
+
+    for index, send in _claim(claims):
+        results[index] = send
+    to_send = [
+        (items[index], send)
+        for index, send in enumerate(results)
+        if send is not None and send.status == EmailSend.PENDING
+    ]
+    if not to_send:
+        return results
+    products = _products({key for item, _ in to_send for key in _keys(item)})
+    rendered = []
+    for item, send in to_send:
+        try:
+            compose(send, item, products=products, config=flow_configs[item.flow])
+        except Exception as exc:
+            logger.exception(
+                "personalization: could not render the %s email %s", item.flow, send.pk
+            )
+            send.status, send.error = EmailSend.FAILED, f"render: {exc}"[:300]
+            send.attempts = MAX_ATTEMPTS  # a template error is not retried
+            send.save(update_fields=["status", "error", "attempts"])
+            continue
+        rendered.append(send)
+    EmailSend.objects.bulk_update(rendered, ["subject", "body_text", "body_html"])
+    deliver_many(rendered)
+    return results
+
+
+def _valid_address(recipient: Any) -> bool:
+    try:
+        validate_email(recipient.email)
+    except ValidationError:
+        logger.warning(
+            "personalization: email recipient %s has an invalid address; suppressed",
+            recipient.pk,
+        )
+        return False
+    return True
+
+
+def _in_segment(config: FlowConfig, row: Any, moment: float) -> bool:
+    from ..targeting.membership import visitor_from_row
+    from ..targeting.rules import RuleContext
+
+    if row is None:
+        return False
+    return bool(config.segment.matches(RuleContext(visitor_from_row(row, moment), moment)))
+
+
+def _zone(row: Any) -> Any:
+    if row is None:
+        return quiet.zone_for("", "")
+    return quiet.zone_for(row.time_zone or "", row.country_code or "")
+
+
+def _claim_rows(item: Due, rows: dict[str, Any], now: dt.datetime) -> tuple[Any, Any]:
+    """The email's row and its exposure (None without a visitor), not saved yet."""
     from ..models import EmailSend, Exposure
 
     recipient = item.recipient
-    is_control = in_control_group(recipient)
-    if sent_this_week(recipient, now) >= weekly_allowance(recipient, now):
-        return None  # stays due, for both groups alike
-    faded = not is_control and item.flow != "welcome" and sunset(recipient)
-    exposure = Exposure(
-        visitor_id=recipient.visitor_id or "",
-        placement=f"email-{item.flow}",
-        kind=Exposure.EMAIL,
-        content=item.trigger if item.flow == "campaign" else item.flow,
-        content_label=str(item.context.get("campaign") or item.flow.replace("_", " "))[:200],
-        items=[str(key) for key in [*item.products, *item.context.get("companion_keys", [])]],
-        is_control=is_control,
-        created_at=now,
-    )
+    is_control = _group_of(recipient, rows.get(recipient.visitor_id))
+    exposure = None
+    items = [str(key) for key in _keys(item)]
+    if recipient.visitor_id:  # both groups are exposed the same way
+        exposure = Exposure(
+            visitor_id=recipient.visitor_id,
+            placement=f"email-{item.flow}",
+            kind=Exposure.EMAIL,
+            content=item.trigger if item.flow == "campaign" else item.flow,
+            content_label=str(item.context.get("campaign") or item.flow.replace("_", " "))[:200],
+            items=items,
+            is_control=is_control,
+            created_at=now,
+        )
     send = EmailSend(
         recipient=recipient,
         visitor_id=recipient.visitor_id,
         flow=item.flow,
         trigger=item.trigger,
-        status=EmailSend.CONTROL
-        if is_control
-        else (EmailSend.SUNSET if faded else EmailSend.PENDING),
+        status=EmailSend.CONTROL if is_control else EmailSend.PENDING,
         is_control=is_control,
-        items=exposure.items,
+        items=items,
         created_at=now,
     )
+    return send, exposure
+
+
+def _claim(claims: list[tuple[int, Any, Any]]) -> list[tuple[int, Any]]:
+    """Insert the rows (the claims) and their exposures; those this run got, with their
+    index. Rows another run has are skipped; a batch that fails as a whole (a recipient
+    deleted meanwhile) is claimed one email at a time."""
+    from ..models import EmailRecipient, EmailSend, Exposure
+
+    if not claims:
+        return []
     try:
         with transaction.atomic():
-            send.save(force_insert=True)  # the claim: unique per recipient, flow and trigger
-            if recipient.visitor_id:  # both groups are exposed the same way
-                exposure.save(force_insert=True)
-                send.exposure = exposure
-                send.save(update_fields=["exposure"])
-    except IntegrityError:
-        return None
-    if is_control or faded:  # recorded, with its exposure, and not sent
-        return send
-    try:
-        render(send, item)
-    except Exception as exc:
-        logger.exception("personalization: could not render the %s email %s", item.flow, send.pk)
-        send.status, send.error = EmailSend.FAILED, f"render: {exc}"[:300]
-        send.attempts = MAX_ATTEMPTS  # a template error is not retried
-        send.save(update_fields=["status", "error", "attempts"])
-        return send
-    deliver(send)
-    return send
+            alive = set(
+                EmailRecipient.objects.filter(
+                    pk__in={send.recipient_id for _, send, _ in claims}
+                ).values_list("pk", flat=True)
+            )
+            claims = [claim for claim in claims if claim[1].recipient_id in alive]
+            sends = [send for _, send, _ in claims]
+            EmailSend.objects.bulk_create(sends, ignore_conflicts=True)
+            mine = set(
+                EmailSend.objects.filter(pk__in=[s.pk for s in sends]).values_list("pk", flat=True)
+            )
+            got = [(i, s, e) for i, s, e in claims if s.pk in mine]
+            exposures = [e for _, _, e in got if e is not None]
+            if connection.features.can_return_rows_from_bulk_insert:
+                Exposure.objects.bulk_create(exposures)
+            else:
+                for exposure in exposures:
+                    exposure.save(force_insert=True)
+            linked = []
+            for _, send, exposure in got:
+                if exposure is not None:
+                    send.exposure = exposure
+                    linked.append(send)
+            EmailSend.objects.bulk_update(linked, ["exposure"])
+            return [(i, s) for i, s, _ in got]
+    except IntegrityError:  # deleted between the check and the commit
+        if len(claims) <= 1:
+            return []
+    return [claim for one in claims for claim in _claim([one])]
 
 
-def _cards(keys: list[Any], send: Any) -> list[dict[str, Any]]:
+def _keys(item: Due) -> list[Any]:
+    return [*item.products, *item.context.get("companion_keys", [])]
+
+
+def _products(keys: set[Any]) -> dict[str, Any]:
     adapter = get_adapter()
-    products = {
+    if not keys:
+        return {}
+    return {
         str(adapter.pk(product)): product
         for product in adapter.get_queryset().filter(pk__in=list(keys))
     }
+
+
+def _cards(keys: list[Any], send: Any, products: dict[str, Any]) -> list[dict[str, Any]]:
+    adapter = get_adapter()
     cards = []
     for key in keys:
         product = products.get(str(key))
@@ -189,31 +399,47 @@ def render(send: Any, item: Due) -> None:
     send.save(update_fields=["subject", "body_text", "body_html"])
 
 
-def compose(send: Any, item: Due) -> None:
-    """Fill in the email's subject, text and HTML, without saving them."""
+def compose(
+    send: Any,
+    item: Due,
+    *,
+    products: dict[str, Any] | None = None,
+    config: FlowConfig | None = None,
+) -> None:
+    """Fill in the email's subject, text and HTML, without saving them: the flow's templates,
+    with staff's subject and opening words (Email flows in the admin) when they wrote any."""
+    if products is None:
+        products = _products(set(_keys(item)))
+    if config is None:
+        config = configs().get(send.flow) or FlowConfig(send.flow)
     cart_path = app_settings.EMAIL_CART_PATH
+    cards = _cards(item.products, send, products)
     context = {
         **item.context,
         "flow": send.flow,
         "recipient": send.recipient,
-        "products": _cards(item.products, send),
-        "companions": _cards(item.context.get("companion_keys") or [], send),
+        "products": cards,
+        "companions": _cards(item.context.get("companion_keys") or [], send, products),
+        "intro": config.message,
         "shop_url": links.click_url(send.pk, "/"),
         "cart_url": links.click_url(send.pk, cart_path or "/"),
         "unsubscribe_url": links.unsubscribe_url(send.recipient_id, send.flow),
         "unsubscribe_all_url": links.unsubscribe_url(send.recipient_id),
+        "open_pixel_url": links.open_url(send.pk) if app_settings.EMAIL_TRACK_OPENS else "",
     }
     base = f"personalization/email/{send.flow}"
-    send.subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())[:200]
+    if config.subject:
+        first = cards[0]["name"] if cards else ""
+        subject = config.subject.replace("{{ product }}", first).replace("{{product}}", first)
+    else:
+        subject = render_to_string(f"{base}_subject.txt", context)
+    send.subject = " ".join(subject.split())[:200]
     send.body_text = render_to_string(f"{base}.txt", context)
     send.body_html = render_to_string(f"{base}.html", context)
 
 
-def deliver(send: Any) -> bool:
-    """Hand the rendered email to Django's email backend; a failure is kept for a retry with
-    backoff, up to :data:`MAX_ATTEMPTS`."""
-    from ..models import EmailSend
-
+def message_for(send: Any) -> EmailMultiAlternatives:
+    """The email as Django's email backends take it, with RFC 8058 one-click unsubscribe."""
     one_click = links.unsubscribe_url(send.recipient_id)
     message = EmailMultiAlternatives(
         subject=send.subject,
@@ -226,20 +452,69 @@ def deliver(send: Any) -> bool:
         },
     )
     message.attach_alternative(send.body_html, "text/html")
-    send.attempts += 1
+    return message
+
+
+def open_connection() -> Any:
+    """A connection of the shop's email backend (its default mailer on Django 6.1+)."""
+    from django.core import mail
+
+    mailers = getattr(mail, "mailers", None)
+    if mailers is not None:
+        return mailers.default
+    return mail.get_connection()
+
+
+def deliver(send: Any) -> bool:
+    """Hand one rendered email to the email backend (see :func:`deliver_many`)."""
+    return deliver_many([send]) == 1
+
+
+def deliver_many(sends: Sequence[Any]) -> int:
+    """Hand rendered emails to the email backend through one connection; a failure is kept
+    for a retry with backoff, up to :data:`MAX_ATTEMPTS`. The number sent."""
+    from ..models import EmailSend
+
+    if not sends:
+        return 0
+    sent = 0
     try:
-        message.send()
+        backend = open_connection()
+        backend.open()
     except Exception as exc:
-        send.status = EmailSend.FAILED
-        send.error = f"{type(exc).__name__}: {exc}"[:300]
-        minutes = BACKOFF_MINUTES * 3 ** (send.attempts - 1)
-        send.next_attempt_at = timezone.now() + dt.timedelta(minutes=minutes)
-        send.save(update_fields=["status", "error", "attempts", "next_attempt_at"])
-        logger.warning("personalization: could not send email %s: %s", send.pk, send.error)
-        return False
-    send.status, send.sent_at, send.error = EmailSend.SENT, timezone.now(), ""
-    send.save(update_fields=["status", "sent_at", "error", "attempts"])
-    return True
+        for send in sends:
+            send.attempts += 1
+            _failed(send, exc)
+    else:
+        try:
+            for send in sends:
+                send.attempts += 1
+                try:
+                    backend.send_messages([message_for(send)])
+                except Exception as exc:
+                    _failed(send, exc)
+                else:
+                    send.status, send.sent_at, send.error = EmailSend.SENT, timezone.now(), ""
+                    sent += 1
+        finally:
+            try:
+                backend.close()
+            except Exception:
+                logger.warning("personalization: closing the email connection failed")
+    EmailSend.objects.bulk_update(
+        list(sends), ["status", "sent_at", "error", "attempts", "next_attempt_at"]
+    )
+    return sent
+
+
+def _failed(send: Any, exc: Exception) -> None:
+    from ..models import EmailSend
+
+    send.status = EmailSend.FAILED
+    send.error = f"{type(exc).__name__}: {exc}"[:300]
+    minutes = BACKOFF_MINUTES * 3 ** (send.attempts - 1)
+    send.next_attempt_at = timezone.now() + dt.timedelta(minutes=minutes)
+    logger.warning("personalization: could not send email %s: %s", send.pk, send.error)
 
 
 def retry_failed(now: dt.datetime) -> int:
@@ -250,15 +525,19 @@ def retry_failed(now: dt.datetime) -> int:
     failed = EmailSend.objects.filter(
         status=EmailSend.FAILED, attempts__lt=MAX_ATTEMPTS, next_attempt_at__lte=now
     ).select_related("recipient")
-    for send in failed.iterator(chunk_size=200):
+    batch: list[Any] = []
+    for send in failed.iterator(chunk_size=BATCH_SIZE):
         if not send.recipient.receives(send.flow):
             continue
         claimed = EmailSend.objects.filter(pk=send.pk, status=EmailSend.FAILED).update(
             status=EmailSend.PENDING
         )
         if claimed:  # not taken by another run meanwhile
-            retried += deliver(send)
-    return retried
+            batch.append(send)
+        if len(batch) >= BATCH_SIZE:
+            retried += deliver_many(batch)
+            batch = []
+    return retried + deliver_many(batch)
 
 
 CONFIRM = "confirm"

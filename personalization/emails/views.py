@@ -10,7 +10,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ..profiling import storage
-from .links import ALL, BadLink, read_click, read_confirm, read_unsubscribe
+from .links import ALL, BadLink, read_click, read_confirm, read_open, read_unsubscribe
+
+# A transparent 1×1 GIF.
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
+    b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 
 
 @csrf_exempt  # one-click unsubscribe is a POST from the mail client, with no CSRF token
@@ -87,4 +93,25 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
         visitor_id = send.visitor_id
         storage.write_visitor_cookie(response, visitor_id)
     Event.objects.create(visitor_id=visitor_id, exposure_id=send.exposure_id, kind=Event.CLICK)
+    EmailSend.objects.filter(pk=send.pk, clicked_at__isnull=True).update(clicked_at=timezone.now())
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    """The tracking pixel (``EMAIL_TRACK_OPENS``): the email's first open is noted. Opens are
+    unreliable (blocked images, privacy proxies that load every image): they only keep a
+    recipient who opens from the sunset, and the report never counts them."""
+    from ..models import EmailSend
+
+    try:
+        send_id = read_open(token)
+    except BadLink:
+        return HttpResponseBadRequest("This image link is not valid.")
+    if request.method == "GET":
+        EmailSend.objects.filter(pk=send_id, opened_at__isnull=True).update(
+            opened_at=timezone.now()
+        )
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = "no-store, private"
     return response

@@ -1,6 +1,6 @@
 """The app's models, one module per family: visitors, targeting, offers, measurement, email."""
 
-from .email import EmailCampaign, EmailRecipient, EmailSend
+from .email import EmailCampaign, EmailFlow, EmailRecipient, EmailSend
 from .jobs import JobRun, SharedState
 from .measurement import (
     Conversion,
@@ -22,6 +22,7 @@ __all__ = [
     "Conversion",
     "Coupon",
     "EmailCampaign",
+    "EmailFlow",
     "EmailRecipient",
     "EmailSend",
     "Event",

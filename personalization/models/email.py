@@ -112,6 +112,16 @@ class EmailSend(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    opened_at = models.DateTimeField(
+        _("opened (pixel)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "First load of the tracking pixel (EMAIL_TRACK_OPENS). Unreliable: mail clients "
+            "that block images never count, and privacy proxies load it for every email."
+        ),
+    )
+    clicked_at = models.DateTimeField(_("first click"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("email")
@@ -158,3 +168,50 @@ class EmailCampaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class EmailFlow(models.Model):
+    """Staff's settings of one lifecycle flow. Every field left empty follows the project's
+    settings (``EMAIL_FLOWS`` for the delay, the flow's templates for the words)."""
+
+    name = models.CharField(_("flow"), max_length=32, unique=True)
+    enabled = models.BooleanField(
+        _("on"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: as the settings say (on when EMAIL_FLOWS gives it a delay)."),
+    )
+    delay_minutes = models.PositiveIntegerField(
+        _("delay (minutes)"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: the delay in EMAIL_FLOWS."),
+    )
+    segment = models.ForeignKey(
+        "personalization.Segment",
+        verbose_name=_("only for segment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text=_("Only recipients whose visitor is in this segment get it; empty: everyone."),
+    )
+    subject = models.CharField(
+        _("subject"),
+        max_length=150,
+        blank=True,
+        help_text=_("Empty: the template's subject. {{ product }} names the first product."),
+    )
+    message = models.TextField(
+        _("message"),
+        blank=True,
+        help_text=_("Plain text in place of the template's opening words; empty: the template's."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("email flow")
+        verbose_name_plural = _("email flows")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name.replace("_", " ")

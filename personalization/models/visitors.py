@@ -42,6 +42,9 @@ class Visitor(models.Model):
     country_code = models.CharField(_("country"), max_length=2, blank=True, db_index=True)
     region = models.CharField(_("region"), max_length=128, blank=True)
     city = models.CharField(_("city"), max_length=128, blank=True)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, help_text=_("From GeoIP, e.g. Europe/Paris.")
+    )
     in_control_group = models.BooleanField(_("in control group"), default=False)
     fixed_control_group = models.BooleanField(
         _("group kept for the account"),

@@ -13,6 +13,8 @@ import functools
 import ipaddress
 import logging
 import math
+import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,9 @@ MAX_ADDRESS_CHARS = 100
 #: Lookups memoised per open database, by address string.
 LOOKUP_CACHE_SIZE = 4096
 _MAX_NAME_CHARS = 200
+#: IANA time zone names are short ASCII paths ("America/Argentina/Buenos_Aires", "Etc/GMT+5").
+_TIME_ZONE_RE = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+)*")
+_MAX_TIME_ZONE_CHARS = 64
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -48,6 +53,7 @@ class Geo:
     city: str | None = None  # English
     latitude: float | None = None
     longitude: float | None = None
+    time_zone: str | None = None  # IANA name that zoneinfo knows, e.g. "Europe/London"
 
     def __bool__(self) -> bool:
         return self.country_code is not None
@@ -60,6 +66,7 @@ class Geo:
             "city": self.city,
             "latitude": self.latitude,
             "longitude": self.longitude,
+            "time_zone": self.time_zone,
         }
 
     @classmethod
@@ -80,6 +87,7 @@ class Geo:
                 city=_name(data.get("city")),
                 latitude=latitude,
                 longitude=longitude,
+                time_zone=valid_time_zone(data.get("time_zone")),
             )
         except Exception:  # a Mapping with a broken get(): still garbage, still tolerated
             return EMPTY_GEO
@@ -100,6 +108,25 @@ def _name(value: Any) -> str | None:
         return None
     value = value.strip()[:_MAX_NAME_CHARS]
     return value or None
+
+
+def valid_time_zone(value: Any) -> str | None:
+    """``value`` when it is the name of a time zone :mod:`zoneinfo` knows, else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if len(value) > _MAX_TIME_ZONE_CHARS or not _TIME_ZONE_RE.fullmatch(value):
+        return None
+    return value if _is_known_time_zone(value) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_known_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except Exception:  # not found, a directory, not a TZif file, ...
+        return False
+    return True
 
 
 def _coordinate(value: Any, limit: float) -> float | None:
@@ -253,7 +280,7 @@ def _geo_from_response(response: Any) -> Geo:
         code = country.iso_code
     if not code:
         return EMPTY_GEO
-    region = city = latitude = longitude = None
+    region = city = latitude = longitude = time_zone = None
     subdivisions = getattr(response, "subdivisions", None)
     if subdivisions:
         region = subdivisions.most_specific.names.get("en")
@@ -264,6 +291,8 @@ def _geo_from_response(response: Any) -> Geo:
     if location is not None and location.latitude is not None and location.longitude is not None:
         latitude = float(location.latitude)
         longitude = float(location.longitude)
+    if location is not None:
+        time_zone = valid_time_zone(getattr(location, "time_zone", None))
     return Geo(
         country_code=code.upper(),
         country_name=country.names.get("en"),
@@ -271,6 +300,7 @@ def _geo_from_response(response: Any) -> Geo:
         city=city,
         latitude=latitude,
         longitude=longitude,
+        time_zone=time_zone,
     )
 
 

@@ -309,6 +309,7 @@ def row_values(visitor: VisitorProfile, data: ProfileData) -> dict[str, Any]:
         "country_code": (geo.country_code or "")[:2],
         "region": (geo.region or "")[:128],
         "city": (geo.city or "")[:128],
+        "time_zone": (geo.time_zone or "")[:64],
         "in_control_group": data.in_control_group(),
         "fixed_control_group": data.control_group,
         "recently_viewed": list(data.recently_viewed),

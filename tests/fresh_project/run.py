@@ -14,6 +14,7 @@ HTTP, and exits non-zero if anything fails. Set ``PZN_FRESH_KEEP=1`` to keep the
 from __future__ import annotations
 
 import contextlib
+import email
 import html.parser
 import http.cookiejar
 import importlib.metadata
@@ -48,6 +49,7 @@ BLOCKS = [
     "product_detail.html",
     "checkout",
     "jobs",
+    "email",
 ]
 ADMIN_USER, ADMIN_PASSWORD = "admin", "fresh-project-admin-pw"
 COOKIE_NAME = "pzn_vid"  # the documented default of PERSONALIZATION["COOKIE_NAME"]
@@ -387,6 +389,8 @@ def set_up(tmp: Path, blocks: dict[str, str], env: dict[str, str]) -> Path:
 
     say("2. settings, 3. urls, 5. templates and the checkout — from README.md")
     write(settings, "\n\n# From the README.\n" + blocks["settings.py"], append=True)
+    write(settings, "\n\n# From the README (8. Email).\n" + blocks["email"], append=True)
+    write(settings, EMAIL_TEST_SETTINGS.format(outbox=tmp / "outbox"), append=True)
     write(urls, "\n\n# From the README.\n" + blocks["urls.py"], append=True)
     templates = catalog / "templates"
     write(templates / "base.html", blocks["base.html"])
@@ -423,8 +427,9 @@ def set_up(tmp: Path, blocks: dict[str, str], env: dict[str, str]) -> Path:
     return project
 
 
-def start_server(project: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(
+    project: Path, env: dict[str, str], log: Path, port: int
+) -> tuple[subprocess.Popen, str]:
     if importlib.util.find_spec("gunicorn") is not None:
         args = [
             sys.executable,
@@ -609,6 +614,86 @@ def drive(project: Path, blocks: dict[str, str], env: dict[str, str], base: str)
     check("no job failed", not failed_jobs, str(found["jobs"]))
 
 
+EMAIL_TEST_SETTINGS = """
+
+# The test's own: links lead to the test server; emails are written to files; the email is
+# due a minute after the last view (not 90), at any hour; nobody is held out as control.
+import os  # noqa: E402
+PERSONALIZATION["EMAIL_SITE_URL"] = os.environ["FRESH_SHOP_URL"]
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = "{outbox}"
+PERSONALIZATION.update({{
+    "VISIT_TIMEOUT_MINUTES": 1,
+    "EMAIL_FLOWS": {{"welcome": None, "browse_abandonment": -1}},
+    "EMAIL_QUIET_HOURS": None,
+    "CONTROL_GROUP_PERCENT": 0,
+}})
+"""
+
+
+def emails_in(outbox: Path) -> list[str]:
+    return [path.read_text() for path in sorted(outbox.glob("*"))] if outbox.exists() else []
+
+
+def drive_email(project: Path, env: dict[str, str], base: str, outbox: Path) -> None:
+    say("8. email — a visitor consents, views a product and leaves")
+    shopper = Client(base)
+    shopper.get("/")
+    shopper.get("/")  # the cookie came back: the visitor is kept
+    token = shopper.cookie("csrftoken") or ""  # set by the page with the popup
+    check("the page with the popup sets the CSRF cookie the popup posts with", bool(token))
+    status, _, body = shopper.request(
+        "POST",
+        "/personalization/api/signup/",
+        {"email": "ada@example.com", "consent": "Email me offers. Unsubscribe any time."},
+        headers={"X-CSRFToken": token},
+    )
+    check("the signup with consent answers 201", status in (200, 201), f"{status}: {body[:300]}")
+    status, _, _ = shopper.get("/products/sleeping-bag/")
+    check("the product page answers 200", status == 200, f"status {status}")
+    time.sleep(2.5)  # the view is written by the server's background writer within a second
+    output = manage(project, env, "personalization_jobs", "emails")
+    sent = emails_in(outbox)
+    check(
+        "`personalization_jobs emails` sends one browse-abandonment email",
+        len(sent) == 1 and "Sleeping bag" in sent[0] and "To: ada@example.com" in sent[0],
+        f"{output}\n{len(sent)} emails: {[text[:400] for text in sent]}",
+    )
+    manage(project, env, "personalization_jobs", "emails")
+    check("running the job again sends nothing more", len(emails_in(outbox)) == 1, output)
+    if not sent:
+        return
+    text = sent[0].replace("=\n", "")
+    header = " ".join(str(email.message_from_string(sent[0])["List-Unsubscribe"] or "").split())
+    one_click = re.fullmatch(r"<([^>]+)>", header)
+    check("the email has a one-click unsubscribe header", one_click is not None, text[:800])
+    check(
+        "… and List-Unsubscribe-Post", "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in text
+    )
+    link = re.search(re.escape(base) + r"(/personalization/email/c/[^\s]+/)", text)
+    if check("the email links through the shop's tracked link", link is not None, text[:800]):
+        status, headers, _ = Client(base).get(link.group(1))
+        check(
+            "the tracked link redirects to the product page",
+            status == 302 and headers.get("Location") == "/products/sleeping-bag/",
+            f"status {status}: {headers.get('Location')}",
+        )
+    if one_click is not None:
+        path = one_click.group(1)[len(base) :]
+        status, _, body = Client(base).request("POST", path, {"List-Unsubscribe": "One-Click"})
+        check(
+            "the one-click unsubscribe POST answers 200", status == 200, f"{status}: {body[:300]}"
+        )
+        output = manage(project, env, "shell", "-c", UNSUBSCRIBED)
+        check("the address is unsubscribed", "UNSUBSCRIBED True" in output, output[-300:])
+
+
+UNSUBSCRIBED = """\
+from personalization.models import EmailRecipient
+print("UNSUBSCRIBED", EmailRecipient.objects.get().unsubscribed_at is not None)
+"""
+
+
 def main() -> int:
     say(f"python {sys.version.split()[0]} at {sys.executable}")
     try:
@@ -632,9 +717,12 @@ def main() -> int:
         blocks = readme_blocks()
         say(f"README.md: {len(blocks)} marked blocks: {', '.join(blocks)}")
         check_install(blocks["install"] + blocks["install-celery"])
+        port = free_port()
+        env["FRESH_SHOP_URL"] = f"http://127.0.0.1:{port}"
         project = set_up(tmp, blocks, env)
-        server, base = start_server(project, env, log)
+        server, base = start_server(project, env, log, port)
         drive(project, blocks, env, base)
+        drive_email(project, env, base, tmp / "outbox")
     except Failed as exc:
         check("the path could be followed to the end", False, str(exc))
     except Exception:
