@@ -611,6 +611,11 @@ def test_staff_preview_any_flow_for_a_recipient_and_send_themselves_a_test(
     assert test.to == ["boss@example.com"] and test.subject.startswith("[Test] Still thinking")
     assert not EmailSend.objects.exists()
     assert Client().get(url).status_code == 302  # staff only: to the login page
+    from tests.testapp.models import Product
+
+    Product.objects.update(stock=0)  # nothing left to show: the preview says so, no 500
+    response = admin_client.get(url, follow=True)
+    assert response.status_code == 200 and b"cannot be rendered" in response.content
 
 
 def test_a_campaign_reaches_its_segment_once_with_a_block_for_each(

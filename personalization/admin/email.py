@@ -65,7 +65,17 @@ class EmailRecipientAdmin(ReadOnlyAdmin):
             messages.error(request, _("Set PERSONALIZATION['EMAIL_SITE_URL'] to preview emails."))
             return HttpResponseRedirect(reverse("admin:personalization_emailrecipient_changelist"))
         email = EmailSend(id=uuid.uuid4(), recipient=recipient, flow=flow, trigger="preview")
-        sending.compose(email, flows.preview(flow, recipient))
+        try:
+            sending.compose(email, flows.preview(flow, recipient))
+        except Exception as exc:  # the job would fail this email the same way
+            messages.error(
+                request,
+                _("This email cannot be rendered for %(email)s: %(error)s")
+                % {"email": recipient.email, "error": exc},
+            )
+            return HttpResponseRedirect(
+                reverse("admin:personalization_emailrecipient_change", args=[recipient.pk])
+            )
         if request.method == "POST":
             to = getattr(request.user, "email", "")
             if not to:

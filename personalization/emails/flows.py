@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -122,9 +122,9 @@ def welcome(now: dt.datetime, flows: dict[str, FlowConfig] | None = None) -> Ite
     if wait is None:
         return
     since = now - dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
-    done = EmailSend.objects.filter(flow=WELCOME).values("recipient_id")
+    done = Exists(EmailSend.objects.filter(recipient=OuterRef("pk"), flow=WELCOME))
     recipients = (
-        _recipients().filter(consent_at__gte=since, consent_at__lte=now - wait).exclude(pk__in=done)
+        _recipients().filter(consent_at__gte=since, consent_at__lte=now - wait).exclude(done)
     )
     for page in _pages(recipients):
         for recipient in page:
@@ -182,19 +182,23 @@ def post_purchase(now: dt.datetime, flows: dict[str, FlowConfig] | None = None) 
     if wait is None:
         return
     since = now - wait - dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
-    for recipients in _by_visitor(POST_PURCHASE):
-        orders = Conversion.objects.filter(
-            kind=Conversion.PURCHASE,
-            visitor_id__in=list(recipients),
-            created_at__gte=since,
-            created_at__lte=now - wait,
-        ).order_by("created_at")
-        for order in orders:
+    orders = Conversion.objects.filter(
+        kind=Conversion.PURCHASE,
+        visitor_id__in=_recipient_visitors(),
+        created_at__gte=since,
+        created_at__lte=now - wait,
+    )
+    visitor_ids = sorted(set(orders.values_list("visitor_id", flat=True)))
+    for recipients in _by_visitor(POST_PURCHASE, visitor_ids):
+        done = set(
+            EmailSend.objects.filter(
+                flow=POST_PURCHASE, recipient__in=list(recipients.values())
+            ).values_list("recipient_id", "trigger")
+        )
+        for order in orders.filter(visitor_id__in=list(recipients)).order_by("created_at"):
             recipient = recipients[order.visitor_id]
             trigger = f"order:{order.order_id or order.pk}"[:100]
-            if EmailSend.objects.filter(
-                recipient=recipient, flow=POST_PURCHASE, trigger=trigger
-            ).exists():
+            if (recipient.pk, trigger) in done:
                 continue
             bought = [str(item[0]) for item in order.items or [] if isinstance(item, list) and item]
             products = _companions(bought, exclude=set(bought), limit=MAX_PRODUCTS)
@@ -212,7 +216,17 @@ def winback(now: dt.datetime, flows: dict[str, FlowConfig] | None = None) -> Ite
     wait = delay(WINBACK, flows)
     if wait is None:
         return
-    for recipients in _by_visitor(WINBACK):
+    # Customers whose last order is at least the delay old, and not yet won back since.
+    last = dict(
+        Conversion.objects.filter(kind=Conversion.PURCHASE, visitor_id__in=_recipient_visitors())
+        .values("visitor_id")
+        .annotate(last=Max("created_at"))
+        .filter(last__lte=now - wait)
+        .values_list("visitor_id", "last")
+    )
+    answered = _answered(WINBACK, last)
+    visitor_ids = sorted(v for v in last if v not in answered)
+    for recipients in _by_visitor(WINBACK, visitor_ids):
         orders: dict[str, list[Any]] = {}
         rows = Conversion.objects.filter(
             kind=Conversion.PURCHASE, visitor_id__in=list(recipients)
@@ -264,10 +278,12 @@ def campaigns(now: dt.datetime, flows: dict[str, FlowConfig] | None = None) -> I
         if campaign.segment_id and compiled is None:
             continue  # a segment without rules matches nobody
         trigger = f"campaign:{campaign.pk}"
-        done = EmailSend.objects.filter(flow=CAMPAIGN, trigger=trigger).values("recipient_id")
+        done = Exists(
+            EmailSend.objects.filter(recipient=OuterRef("pk"), flow=CAMPAIGN, trigger=trigger)
+        )
         moment = now.timestamp()
         bestsellers = [p for p, _ in SharedStore().get("bestsellers")]
-        for page in _pages(_recipients().exclude(pk__in=done), size=500):
+        for page in _pages(_recipients().exclude(done), size=500):
             page = [r for r in page if r.receives(CAMPAIGN)]
             ids = [r.visitor_id for r in page if r.visitor_id]
             rows = {row.pk: row for row in Visitor.objects.filter(pk__in=ids)}
@@ -310,12 +326,37 @@ def _pages(recipients: Any, size: int = CHUNK) -> Iterator[list[Any]]:
         last = rows[-1].pk
 
 
-def _by_visitor(flow: str) -> Iterator[dict[str, Any]]:
-    """The recipients who may get ``flow``, by visitor id, a page at a time."""
-    for page in _pages(_recipients().filter(visitor__isnull=False)):
-        chunk = {r.visitor_id: r for r in page if r.receives(flow)}
+def _by_visitor(flow: str, visitor_ids: list[str]) -> Iterator[dict[str, Any]]:
+    """The recipients of ``visitor_ids`` who may get ``flow``, by visitor id, a chunk at a
+    time."""
+    for start in range(0, len(visitor_ids), CHUNK):
+        rows = _recipients().filter(visitor_id__in=visitor_ids[start : start + CHUNK])
+        chunk = {r.visitor_id: r for r in rows if r.receives(flow)}
         if chunk:
             yield chunk
+
+
+def _recipient_visitors() -> Any:
+    """The visitor ids of the addresses that may receive email (a subquery)."""
+    return _recipients().filter(visitor__isnull=False).values("visitor_id")
+
+
+def _answered(flow: str, last: dict[str, dt.datetime]) -> set[str]:
+    """The visitors of ``last`` who got an email of ``flow`` at or after their time there:
+    whatever that time stands for (a visit's last view, a last order) was answered."""
+    from ..models import EmailSend
+
+    answered: set[str] = set()
+    visitor_ids = list(last)
+    for start in range(0, len(visitor_ids), CHUNK):
+        rows = (
+            EmailSend.objects.filter(flow=flow, visitor_id__in=visitor_ids[start : start + CHUNK])
+            .values("visitor_id")
+            .annotate(latest=Max("created_at"))
+            .values_list("visitor_id", "latest")
+        )
+        answered.update(v for v, latest in rows if latest >= last[v])
+    return answered
 
 
 def _companions(
@@ -357,20 +398,22 @@ def _visit_flow(
     timeout = dt.timedelta(seconds=app_settings.visit_timeout_seconds)
     since = now - dt.timedelta(days=float(app_settings.EMAIL_DUE_DAYS))
     carts_first = kind == ProductInteraction.VIEW and delay(CART_ABANDONMENT, flows) is not None
-    for recipients in _by_visitor(flow):
-        visits = (
-            ProductInteraction.objects.filter(
-                kind=kind, created_at__gte=since, visitor_id__in=list(recipients)
-            )
-            .values("visitor_id")
-            .annotate(last=Max("created_at"))
-            .filter(last__lte=now - timeout - wait)
-            .order_by("visitor_id")
+    # Recipients' visitors whose last such interaction ended a visit long enough ago, and
+    # whose last email of the flow came before it (else that visit was answered).
+    last = dict(
+        ProductInteraction.objects.filter(
+            kind=kind, created_at__gte=since, visitor_id__in=_recipient_visitors()
         )
-        for row in visits:
-            item = _visit_email(
-                recipients[row["visitor_id"]], flow, kind, since, timeout, carts_first
-            )
+        .values("visitor_id")
+        .annotate(last=Max("created_at"))
+        .filter(last__lte=now - timeout - wait)
+        .values_list("visitor_id", "last")
+    )
+    answered = _answered(flow, last)
+    visitor_ids = sorted(v for v in last if v not in answered)
+    for recipients in _by_visitor(flow, visitor_ids):
+        for visitor_id in sorted(recipients):
+            item = _visit_email(recipients[visitor_id], flow, kind, since, timeout, carts_first)
             if item is not None:
                 if with_companions:
                     exclude = set(item.context.pop("bought")) | set(item.products)

@@ -10,6 +10,7 @@ read once, and its emails go through one connection of the email backend."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -18,8 +19,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -229,18 +230,10 @@ def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
         if not send.is_control and items[index].flow != WELCOME and send.recipient_id in faded:
             send.status = EmailSend.SUNSET
 
-    for index, send in _claim(claims):
-        results[index] = send
-    to_send = [
-        (items[index], send)
-        for index, send in enumerate(results)
-        if send is not None and send.status == EmailSend.PENDING
-    ]
-    if not to_send:
-        return results
-    products = _products({key for item, _ in to_send for key in _keys(item)})
-    rendered = []
-    for item, send in to_send:
+    # Rendered before the claim, so that the row is inserted whole (ids are made here).
+    pending = [(items[i], send) for i, send, _ in claims if send.status == EmailSend.PENDING]
+    products = _products({key for item, _ in pending for key in _keys(item)})
+    for item, send in pending:
         try:
             compose(send, item, products=products, config=flow_configs[item.flow])
         except Exception as exc:
@@ -249,11 +242,10 @@ def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
             )
             send.status, send.error = EmailSend.FAILED, f"render: {exc}"[:300]
             send.attempts = MAX_ATTEMPTS  # a template error is not retried
-            send.save(update_fields=["status", "error", "attempts"])
-            continue
-        rendered.append(send)
-    EmailSend.objects.bulk_update(rendered, ["subject", "body_text", "body_html"])
-    deliver_many(rendered)
+
+    for index, send in _claim(claims):
+        results[index] = send
+    deliver_many([send for send in results if send is not None and send.status == "pending"])
     return results
 
 
@@ -311,6 +303,7 @@ def _claim_rows(item: Due, rows: dict[str, Any], now: dt.datetime) -> tuple[Any,
         status=EmailSend.CONTROL if is_control else EmailSend.PENDING,
         is_control=is_control,
         items=items,
+        exposure_id=exposure.pk if exposure is not None else None,
         created_at=now,
     )
     return send, exposure
@@ -338,18 +331,7 @@ def _claim(claims: list[tuple[int, Any, Any]]) -> list[tuple[int, Any]]:
                 EmailSend.objects.filter(pk__in=[s.pk for s in sends]).values_list("pk", flat=True)
             )
             got = [(i, s, e) for i, s, e in claims if s.pk in mine]
-            exposures = [e for _, _, e in got if e is not None]
-            if connection.features.can_return_rows_from_bulk_insert:
-                Exposure.objects.bulk_create(exposures)
-            else:
-                for exposure in exposures:
-                    exposure.save(force_insert=True)
-            linked = []
-            for _, send, exposure in got:
-                if exposure is not None:
-                    send.exposure = exposure
-                    linked.append(send)
-            EmailSend.objects.bulk_update(linked, ["exposure"])
+            Exposure.objects.bulk_create([e for _, _, e in got if e is not None])
             return [(i, s) for i, s, _ in got]
     except IntegrityError:  # deleted between the check and the commit
         if len(claims) <= 1:
@@ -361,34 +343,38 @@ def _keys(item: Due) -> list[Any]:
     return [*item.products, *item.context.get("companion_keys", [])]
 
 
-def _products(keys: set[Any]) -> dict[str, Any]:
+def _products(keys: set[Any]) -> dict[str, dict[str, Any]]:
+    """What an email shows of each product (read once per batch), by key; products that
+    are gone or not available are left out."""
     adapter = get_adapter()
     if not keys:
         return {}
-    return {
-        str(adapter.pk(product)): product
-        for product in adapter.get_queryset().filter(pk__in=list(keys))
-    }
-
-
-def _cards(keys: list[Any], send: Any, products: dict[str, Any]) -> list[dict[str, Any]]:
-    adapter = get_adapter()
-    cards = []
-    for key in keys:
-        product = products.get(str(key))
-        if product is None or not adapter.is_available(product):
-            continue
-        path = adapter.url(product)
-        image = adapter.image_url(product)
-        cards.append(
-            {
+    shown = {}
+    for product in adapter.get_queryset().filter(pk__in=list(keys)):
+        try:
+            if not adapter.is_available(product):
+                continue
+            path, image = adapter.url(product), adapter.image_url(product)
+            shown[str(adapter.pk(product))] = {
                 "name": adapter.name(product),
-                "url": links.click_url(send.pk, path) if links.is_local_path(path) else None,
+                "path": path if links.is_local_path(path) else None,
                 "image": links.absolute(image) if links.is_local_path(image) else image,
                 "price": adapter.price(product),
                 "currency": adapter.currency(product) or "",
             }
-        )
+        except Exception:
+            logger.exception("personalization: product %s left out of emails", product.pk)
+    return shown
+
+
+def _cards(keys: list[Any], send: Any, products: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    cards = []
+    for key in keys:
+        product = products.get(str(key))
+        if product is not None:
+            path = product["path"]
+            url = links.click_url(send.pk, path) if path is not None else None
+            cards.append({**product, "url": url})
     return cards
 
 
@@ -414,6 +400,9 @@ def compose(
         config = configs().get(send.flow) or FlowConfig(send.flow)
     cart_path = app_settings.EMAIL_CART_PATH
     cards = _cards(item.products, send, products)
+    if item.products and not cards:
+        raise ValueError("none of the email's products can be shown")
+    send.one_click_url = one_click = links.unsubscribe_url(send.recipient_id)
     context = {
         **item.context,
         "flow": send.flow,
@@ -421,10 +410,11 @@ def compose(
         "products": cards,
         "companions": _cards(item.context.get("companion_keys") or [], send, products),
         "intro": config.message,
-        "shop_url": links.click_url(send.pk, "/"),
-        "cart_url": links.click_url(send.pk, cart_path or "/"),
+        # Signed when a template uses them (templates call callables), once each.
+        "shop_url": functools.cache(lambda: links.click_url(send.pk, "/")),
+        "cart_url": functools.cache(lambda: links.click_url(send.pk, cart_path or "/")),
         "unsubscribe_url": links.unsubscribe_url(send.recipient_id, send.flow),
-        "unsubscribe_all_url": links.unsubscribe_url(send.recipient_id),
+        "unsubscribe_all_url": one_click,
         "open_pixel_url": links.open_url(send.pk) if app_settings.EMAIL_TRACK_OPENS else "",
     }
     base = f"personalization/email/{send.flow}"
@@ -440,7 +430,7 @@ def compose(
 
 def message_for(send: Any) -> EmailMultiAlternatives:
     """The email as Django's email backends take it, with RFC 8058 one-click unsubscribe."""
-    one_click = links.unsubscribe_url(send.recipient_id)
+    one_click = getattr(send, "one_click_url", None) or links.unsubscribe_url(send.recipient_id)
     message = EmailMultiAlternatives(
         subject=send.subject,
         body=send.body_text,
@@ -477,43 +467,47 @@ def deliver_many(sends: Sequence[Any]) -> int:
 
     if not sends:
         return 0
-    sent = 0
+    delivered: list[Any] = []
     try:
         backend = open_connection()
         backend.open()
     except Exception as exc:
         for send in sends:
-            send.attempts += 1
             _failed(send, exc)
     else:
         try:
             for send in sends:
-                send.attempts += 1
                 try:
                     backend.send_messages([message_for(send)])
                 except Exception as exc:
                     _failed(send, exc)
                 else:
-                    send.status, send.sent_at, send.error = EmailSend.SENT, timezone.now(), ""
-                    sent += 1
+                    delivered.append(send.pk)
         finally:
             try:
                 backend.close()
             except Exception:
                 logger.warning("personalization: closing the email connection failed")
-    EmailSend.objects.bulk_update(
-        list(sends), ["status", "sent_at", "error", "attempts", "next_attempt_at"]
+    now = timezone.now()
+    EmailSend.objects.filter(pk__in=delivered).update(
+        status=EmailSend.SENT, sent_at=now, error="", attempts=F("attempts") + 1
     )
-    return sent
+    for send in sends:
+        if send.pk in delivered:
+            send.status, send.sent_at, send.error = EmailSend.SENT, now, ""
+            send.attempts += 1
+    return len(delivered)
 
 
 def _failed(send: Any, exc: Exception) -> None:
     from ..models import EmailSend
 
+    send.attempts += 1
     send.status = EmailSend.FAILED
     send.error = f"{type(exc).__name__}: {exc}"[:300]
     minutes = BACKOFF_MINUTES * 3 ** (send.attempts - 1)
     send.next_attempt_at = timezone.now() + dt.timedelta(minutes=minutes)
+    send.save(update_fields=["status", "error", "attempts", "next_attempt_at"])
     logger.warning("personalization: could not send email %s: %s", send.pk, send.error)
 
 
