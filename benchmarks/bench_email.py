@@ -70,7 +70,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
@@ -475,18 +475,19 @@ def static_copy(campaign_id: int) -> tuple[str, str, str]:
     return send.subject, send.body_text, send.body_html
 
 
-def addresses(campaign_id: int) -> Iterator[tuple[int, str]]:
-    """The recipients the campaign was sent to: as many emails for the static send."""
+def addresses(campaign_id: int) -> list[tuple[int, str]]:
+    """The recipients the campaign was sent to: as many emails for the static send (read
+    before the static send is timed: it measures sending, as the campaign's pages do)."""
     from personalization.models import EmailRecipient, EmailSend
 
     sent = EmailSend.objects.filter(
         trigger=f"campaign:{campaign_id}", status=EmailSend.SENT
     ).values("recipient_id")
     rows = EmailRecipient.objects.filter(pk__in=sent).order_by("pk").values_list("pk", "email")
-    return rows.iterator(chunk_size=2000)
+    return list(rows)
 
 
-def static_send(campaign_id: int, copy: tuple[str, str, str]) -> int:
+def static_send(recipients: list[tuple[int, str]], copy: tuple[str, str, str]) -> int:
     """The baseline: the same copy for everyone, 500 messages per ``send_messages`` of one
     connection; each with its recipient's signed List-Unsubscribe header."""
     from django.core.mail import EmailMultiAlternatives, get_connection
@@ -497,7 +498,7 @@ def static_send(campaign_id: int, copy: tuple[str, str, str]) -> int:
     sent = 0
     with get_connection() as connection:
         chunk: list[EmailMultiAlternatives] = []
-        for recipient_id, email in addresses(campaign_id):
+        for recipient_id, email in recipients:
             message = EmailMultiAlternatives(
                 subject=subject,
                 body=text,
@@ -746,7 +747,8 @@ def measure(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
         data["statuses"] = outcome(campaign_id)
         copy = static_copy(campaign_id)
         print("static send ...", file=sys.stderr)
-        static = measured(lambda: static_send(campaign_id, copy))
+        recipients = addresses(campaign_id)
+        static = measured(lambda: static_send(recipients, copy))
         static["result"] = static.pop("result")
         data["static"] = static
     data["load_after"] = os.getloadavg()[0]

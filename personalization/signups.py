@@ -129,29 +129,9 @@ def record_consent(
     """Keep an address that agreed to receive the shop's email, with what it agreed to, when
     and where; an address known already keeps its first consent and gets the visitor and the
     user it lacked. An address that unsubscribed stays unsubscribed."""
-    from .models import EmailRecipient
+    from .emails.audience import subscribe
 
-    existing = EmailRecipient.objects.filter(email__iexact=email).first()
-    if existing is not None:
-        changed = []
-        if existing.visitor_id is None and visitor_id:
-            existing.visitor_id = visitor_id
-            changed.append("visitor")
-        if existing.user_id is None and user is not None:
-            existing.user = user
-            changed.append("user")
-        if changed:
-            existing.save(update_fields=changed)
-        return existing
-    with transaction.atomic():
-        return EmailRecipient.objects.create(
-            email=email,
-            visitor_id=visitor_id,
-            user=user,
-            consent_at=timezone.now(),
-            consent_text=consent_text[:500],
-            consent_source=source,
-        )
+    return subscribe(email, consent_text, source=source, visitor_id=visitor_id, user=user)
 
 
 def belongs_to(signup: Signup, request: HttpRequest) -> bool:

@@ -339,3 +339,13 @@ def test_a_recipient_who_opens_without_clicking_is_not_sunset(email_settings, cl
         browser.get(pixel.group(1))
     assert EmailSend.objects.filter(opened_at__isnull=False).count() == 2
     assert not EmailSend.objects.filter(status=EmailSend.SUNSET).exists()
+
+
+def test_plain_text_and_subject_are_not_html_escaped(email_settings, clock, make_product):
+    make_product(slug="mill", name="Salt & pepper <mill>")
+    left_after_browsing(clock, "mill")
+    assert run_emails()["sent"] == 1
+    (message,) = mail.outbox
+    assert message.subject == "Still thinking about Salt & pepper <mill>?"
+    assert "- Salt & pepper <mill>" in message.body
+    assert "Salt &amp; pepper &lt;mill&gt;" in message.alternatives[0][0]

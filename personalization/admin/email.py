@@ -194,6 +194,9 @@ class EmailFlowAdmin(admin.ModelAdmin):
         if config is None or config.delay is None:
             return str(_("off"))
         minutes = int(config.delay.total_seconds() // 60)
+        if minutes < 0 and obj.name in (flows.BROWSE_ABANDONMENT, flows.CART_ABANDONMENT):
+            after_view = max(0, app_settings.visit_timeout_seconds // 60 + minutes)
+            return f"{_('on')}: " + str(_("%(n)d min after the last view") % {"n": after_view})
         if minutes % 1440 == 0 and minutes:
             amount = _("%(n)d days") % {"n": minutes // 1440}
         elif minutes % 60 == 0 and minutes:

@@ -28,12 +28,13 @@ def run_due(**kwargs: Any) -> dict[str, int]:
     now = timezone.now()
     counts["confirmations"] = sending.send_confirmations(now)
     batch: list[flows.Due] = []
+    products: dict[str, Any] = {}  # what emails show of each product, read once a run
     for item in flows.due(now):
         batch.append(item)
         if len(batch) >= sending.BATCH_SIZE:
-            _count(sending.process_batch(batch, now), counts)
+            _count(sending.process_batch(batch, now, products), counts)
             batch = []
-    _count(sending.process_batch(batch, now), counts)
+    _count(sending.process_batch(batch, now, products), counts)
     counts["retried"] = sending.retry_failed(now)
     return counts
 

@@ -6,6 +6,7 @@ per recipient, flow and trigger), holds out the control group and sends the rest
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ FLOWS = (WELCOME, BROWSE_ABANDONMENT, CART_ABANDONMENT, POST_PURCHASE, WINBACK)
 LAPSE_FACTOR = 1.5
 # Products named in a browse-abandonment email.
 MAX_PRODUCTS = 3
+# How far down each list companions are looked for: this many times the products wanted.
+COMPANION_DEPTH = 8
 
 
 @dataclass
@@ -289,6 +292,7 @@ def campaigns(now: dt.datetime, flows: dict[str, FlowConfig] | None = None) -> I
             rows = {row.pk: row for row in Visitor.objects.filter(pk__in=ids)}
             for recipient in page:
                 row = rows.get(recipient.visitor_id)
+                recipient.visitor_row = row  # read once: the sending needs it too
                 if compiled is not None and (
                     row is None
                     or not compiled.matches(RuleContext(visitor_from_row(row, moment), moment))
@@ -369,14 +373,15 @@ def _companions(
     """What goes with ``products`` in the recommender's ``lists``, best first."""
     from ..recommendations.store import SharedStore
 
-    scores: Counter[str] = Counter()
+    scores: dict[str, float] = {}
     store = SharedStore()
+    depth = COMPANION_DEPTH * limit
     for name in lists:
         for ranked in store.get_many(name, products).values():
-            for product, score in ranked:
+            for product, score in ranked[:depth]:  # each list's best: enough for ``limit``
                 if product not in exclude:
-                    scores[product] += score
-    return [product for product, _ in scores.most_common(limit)]
+                    scores[product] = scores.get(product, 0.0) + score
+    return heapq.nlargest(limit, scores, key=scores.__getitem__)
 
 
 def _visit_flow(

@@ -21,7 +21,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
-from django.template.loader import render_to_string
+from django.template import Context, Template
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from ..conf import app_settings
@@ -171,23 +172,34 @@ def process(item: Due, now: dt.datetime) -> Any:
     return process_batch([item], now)[0]
 
 
-def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
-    """:func:`process` for many due emails at once; the results in the order of ``items``."""
+def process_batch(
+    items: Sequence[Due], now: dt.datetime, products: dict[str, Any] | None = None
+) -> list[Any]:
+    """:func:`process` for many due emails at once; the results in the order of ``items``.
+    ``products``: what the run's earlier batches read of products, kept for the next."""
     from ..models import EmailRecipient, EmailSend, Visitor
 
     results: list[Any] = [None] * len(items)
     if not items:
         return results
     flow_configs = configs()
-    visitor_ids = {item.recipient.visitor_id for item in items if item.recipient.visitor_id}
-    rows: dict[str, Any] = {}
+    rows: dict[str, Any] = {  # the rows a flow read already (a campaign's)
+        item.recipient.visitor_id: item.recipient.visitor_row
+        for item in items
+        if getattr(item.recipient, "visitor_row", None) is not None
+    }
+    visitor_ids = {
+        item.recipient.visitor_id
+        for item in items
+        if item.recipient.visitor_id and item.recipient.visitor_id not in rows
+    }
     if visitor_ids:
         visitors = Visitor.objects.filter(pk__in=visitor_ids)
         if not any(flow_configs[item.flow].segment for item in items):
             visitors = visitors.only(
                 "in_control_group", "fixed_control_group", "time_zone", "country_code"
             )
-        rows = {row.pk: row for row in visitors}
+        rows.update((row.pk, row) for row in visitors)
     moment = now.timestamp()
 
     # Who may get their email now: the same checks for both groups, before the claim.
@@ -212,8 +224,11 @@ def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
     this_week = _sent_this_week(list(recipients), now)
     most, reduced = _allowances()
     fresh = now - dt.timedelta(days=NEW_RECIPIENT_DAYS)
+    due_now = Counter(items[i].recipient.pk for i in waiting)
     doubtful = [
-        r for r in recipients.values() if r.consent_at < fresh and this_week[r.pk] >= reduced
+        r
+        for r in recipients.values()
+        if r.consent_at < fresh and this_week[r.pk] + due_now[r.pk] > reduced
     ]
     engaged = _engaged(doubtful, now) if doubtful else set()
     claims: list[tuple[int, Any, Any]] = []
@@ -232,7 +247,7 @@ def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
 
     # Rendered before the claim, so that the row is inserted whole (ids are made here).
     pending = [(items[i], send) for i, send, _ in claims if send.status == EmailSend.PENDING]
-    products = _products({key for item, _ in pending for key in _keys(item)})
+    products = _products({key for item, _ in pending for key in _keys(item)}, products)
     for item, send in pending:
         try:
             compose(send, item, products=products, config=flow_configs[item.flow])
@@ -245,7 +260,7 @@ def process_batch(items: Sequence[Due], now: dt.datetime) -> list[Any]:
 
     for index, send in _claim(claims):
         results[index] = send
-    deliver_many([send for send in results if send is not None and send.status == "pending"])
+    deliver_many([s for s in results if s is not None and s.status == EmailSend.PENDING])
     return results
 
 
@@ -343,14 +358,16 @@ def _keys(item: Due) -> list[Any]:
     return [*item.products, *item.context.get("companion_keys", [])]
 
 
-def _products(keys: set[Any]) -> dict[str, dict[str, Any]]:
-    """What an email shows of each product (read once per batch), by key; products that
-    are gone or not available are left out."""
+def _products(keys: set[Any], known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What an email shows of each product, by key (None: gone or not available). Products
+    in ``known`` (a run's earlier batches) are not read again; the rest in one query."""
     adapter = get_adapter()
-    if not keys:
-        return {}
-    shown = {}
-    for product in adapter.get_queryset().filter(pk__in=list(keys)):
+    shown: dict[str, Any] = known if known is not None else {}
+    missing = {str(key) for key in keys} - shown.keys()
+    if not missing:
+        return shown
+    shown.update(dict.fromkeys(missing))
+    for product in adapter.get_queryset().filter(pk__in=list(missing)):
         try:
             if not adapter.is_available(product):
                 continue
@@ -398,7 +415,7 @@ def compose(
         products = _products(set(_keys(item)))
     if config is None:
         config = configs().get(send.flow) or FlowConfig(send.flow)
-    cart_path = app_settings.EMAIL_CART_PATH
+    cart_path = app_settings.EMAIL_CART_PATH or get_adapter().cart_path()
     cards = _cards(item.products, send, products)
     if item.products and not cards:
         raise ValueError("none of the email's products can be shown")
@@ -422,10 +439,19 @@ def compose(
         first = cards[0]["name"] if cards else ""
         subject = config.subject.replace("{{ product }}", first).replace("{{product}}", first)
     else:
-        subject = render_to_string(f"{base}_subject.txt", context)
+        subject = render_text(f"{base}_subject.txt", context)
     send.subject = " ".join(subject.split())[:200]
-    send.body_text = render_to_string(f"{base}.txt", context)
+    send.body_text = render_text(f"{base}.txt", context)
     send.body_html = render_to_string(f"{base}.html", context)
+
+
+def render_text(name: str, context: dict[str, Any]) -> str:
+    """A subject or plain-text template, without HTML escaping ("Salt & pepper" stays so)."""
+    template = get_template(name)
+    django_template = getattr(template, "template", None)
+    if isinstance(django_template, Template):  # Django's engine: escaping off for text
+        return django_template.render(Context(context, autoescape=False))
+    return template.render(context)
 
 
 def message_for(send: Any) -> EmailMultiAlternatives:
@@ -572,8 +598,8 @@ def send_confirmations(now: dt.datetime) -> int:
             "unsubscribe_all_url": links.unsubscribe_url(recipient.pk),
         }
         base = "personalization/email/confirm"
-        send.subject = " ".join(render_to_string(f"{base}_subject.txt", context).split())[:200]
-        send.body_text = render_to_string(f"{base}.txt", context)
+        send.subject = " ".join(render_text(f"{base}_subject.txt", context).split())[:200]
+        send.body_text = render_text(f"{base}.txt", context)
         send.body_html = render_to_string(f"{base}.html", context)
         send.save(update_fields=["subject", "body_text", "body_html"])
         sent += deliver(send)
