@@ -90,6 +90,23 @@ class BaseProductAdapter:
         these."""
         return False
 
+    def stock(self, product: models.Model) -> int | None:
+        """How many can be sold now, for a placement's *minimum stock* rule; None: unknown
+        (such products are kept). Reads a whole-number ``stock`` field or attribute when the
+        product has one."""
+        return _whole_number(getattr(product, "stock", None))
+
+    def margin(self, product: models.Model) -> Decimal | None:
+        """The product's margin, for a placement's *boost by margin* rule, in any unit the
+        shop likes (an amount, a percentage): only its ratio to the best margin among the
+        candidates counts. None: unknown (no boost)."""
+        return None
+
+    def cart_path(self) -> str | None:
+        """The shop's cart page (a path), for the cart-abandonment email's button when
+        ``EMAIL_CART_PATH`` is not set; None: the home page."""
+        return None
+
     def cart_product_keys(self, request: Any) -> list[str]:
         """Primary keys (as strings) of the products in the visitor's cart, which
         recommendations leave out. The shop's adapter knows where its cart lives."""
@@ -122,13 +139,7 @@ class DefaultProductAdapter(BaseProductAdapter):
         return str(product)
 
     def price(self, product: models.Model) -> Decimal | None:
-        value = getattr(product, "price", None)
-        if value is None:
-            return None
-        try:
-            return Decimal(str(value))
-        except (InvalidOperation, ValueError):
-            return None
+        return _decimal(getattr(product, "price", None))
 
     def category_key(self, product: models.Model) -> str | None:
         field = self._category_field()
@@ -174,6 +185,10 @@ class DefaultProductAdapter(BaseProductAdapter):
                 return True
         return False
 
+    def margin(self, product: models.Model) -> Decimal | None:
+        """A ``margin`` field or attribute when the product has one."""
+        return _decimal(getattr(product, "margin", None))
+
     def is_available(self, product: models.Model) -> bool:
         for attribute in ("is_available", "available", "is_active"):
             value = getattr(product, attribute, None)
@@ -181,6 +196,30 @@ class DefaultProductAdapter(BaseProductAdapter):
                 return False
         stock = getattr(product, "stock", None)
         return not (isinstance(stock, int) and stock <= 0)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """``value`` as a finite Decimal; None when it is None or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _whole_number(value: Any) -> int | None:
+    """``value`` as an int when it is a whole number (an int, or a Decimal or float without
+    a fraction); None otherwise."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    number = _decimal(value) if isinstance(value, Decimal | float) else None
+    if number is None or number != number.to_integral_value():
+        return None
+    return int(number)
 
 
 def valid_keys(keys: Iterable[Any], model: type[models.Model] | None = None) -> list[str]:
@@ -286,7 +325,8 @@ def _card_cache_key(pk: str) -> str:
     # Per adapter: another adapter (a shop that switches) writes cards of another shape.
     adapter = app_settings.PRODUCT_ADAPTER
     digest = hashlib.blake2b(f"{adapter}\x00{pk}".encode(), digest_size=12).hexdigest()
-    return f"pzn:v1:card:{model}:{digest}"
+    # v2: cards carry what merchandising rules read (category, stock, margin).
+    return f"pzn:v2:card:{model}:{digest}"
 
 
 def _card(adapter: BaseProductAdapter, product: models.Model) -> dict[str, Any]:
@@ -303,11 +343,45 @@ def _card(adapter: BaseProductAdapter, product: models.Model) -> dict[str, Any]:
         "image_url": adapter.image_url(product),
         "available": bool(adapter.is_available(product)),
         "currency": currency(product) if currency else None,
+        "merchandising": merchandising_facts(adapter, product),
     }
 
 
+def merchandising_facts(adapter: BaseProductAdapter, product: models.Model) -> dict[str, Any]:
+    """What a placement's merchandising rules read of a product, JSON-serializable: its
+    category key, stock and margin (as text), each None when unknown or when the adapter
+    cannot say (adapters written before stock() and margin() existed need not define them;
+    an adapter method that raises is logged)."""
+    facts: dict[str, Any] = {"category": None, "stock": None, "margin": None}
+    for name, read in (
+        ("category", getattr(adapter, "category_key", None)),
+        ("stock", getattr(adapter, "stock", None)),
+        ("margin", getattr(adapter, "margin", None)),
+    ):
+        if read is None:
+            continue
+        try:
+            value = read(product)
+        except NotImplementedError:
+            continue
+        except Exception:
+            logger.warning("personalization: the adapter's %s() failed", name, exc_info=True)
+            continue
+        if value is None:
+            continue
+        if name == "category":
+            facts[name] = str(value)
+        elif name == "stock":
+            facts[name] = _whole_number(value)
+        else:
+            number = _decimal(value)
+            facts[name] = str(number) if number is not None else None
+    return facts
+
+
 def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
-    """Cards (id, name, url, price, image_url, available, currency and the adapter's
+    """Cards (id, name, url, price, image_url, available, currency, what merchandising rules
+    read — :func:`merchandising_facts` — and the adapter's
     :meth:`~BaseProductAdapter.card_extras`) of the products with these primary
     keys, by key; unknown keys are left out. Cached per product, so warm calls cost no SQL;
     misses cost one query together."""

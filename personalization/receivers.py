@@ -46,12 +46,13 @@ def targeting_changed(sender: Any, **kwargs: Any) -> None:
 
 
 def connect_targeting_receivers() -> None:
-    """Any change to segments, rules, placements or banners reloads them everywhere."""
+    """Any change to segments, rules, placements (their merchandising rules too) or banners
+    reloads them everywhere."""
     from django.db.models.signals import m2m_changed
 
-    from .models import Banner, Placement, Segment, SegmentRule
+    from .models import Banner, Placement, PlacementRule, Segment, SegmentRule
 
-    for model in (Segment, SegmentRule, Placement, Banner):
+    for model in (Segment, SegmentRule, Placement, PlacementRule, Banner):
         uid = f"personalization.targeting.{model.__name__}"
         post_save.connect(targeting_changed, sender=model, dispatch_uid=uid + ".save")
         post_delete.connect(targeting_changed, sender=model, dispatch_uid=uid + ".delete")

@@ -380,7 +380,8 @@ def test_staff_choose_a_placement_strategy_among_the_known_ones(admin_client):
     for name in ("auto", "viewed_together", "bought_together", "popular_near_you", "buy_again"):
         assert f'value="{name}"' in page
     form = {"slug": "recs", "name": "Recs", "selection": "priority", "is_active": "on",
-            "banners-TOTAL_FORMS": "0", "banners-INITIAL_FORMS": "0"}  # fmt: skip
+            "banners-TOTAL_FORMS": "0", "banners-INITIAL_FORMS": "0",
+            "rules-TOTAL_FORMS": "0", "rules-INITIAL_FORMS": "0"}  # fmt: skip
     refused = admin_client.post(url, {**form, "strategy": "made_up"})
     assert refused.status_code == 200 and not Placement.objects.filter(slug="recs").exists()
     assert "made_up is not one of the available choices" in refused.content.decode()

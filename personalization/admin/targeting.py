@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .. import jobs
-from ..models import Banner, Placement, Segment, SegmentRule
+from ..models import Banner, Placement, PlacementRule, Segment, SegmentRule
 from ..targeting.rules import RULE_KINDS
 
 
@@ -85,6 +85,68 @@ class BannerInline(admin.TabularInline):
     show_change_link = True
 
 
+def _product_exists(key: str) -> bool:
+    """Whether the adapter's products (those recommendations may show) include ``key``."""
+    from ..products import get_adapter, valid_keys
+
+    adapter = get_adapter()
+    valid = valid_keys([key], adapter.model)
+    return bool(valid) and adapter.get_queryset().filter(pk__in=valid).exists()
+
+
+class PlacementRuleForm(forms.ModelForm):
+    """A pin, or an excluded product, names a product the shop has (checked when the
+    product is entered or the kind changed: a rule saved earlier whose product was deleted
+    since does not stop the placement from being saved; serving skips it)."""
+
+    class Meta:
+        model = PlacementRule
+        fields = ["kind", "product_key", "position", "category_key", "weight", "min_stock"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kind = data.get("kind")
+        key = (data.get("product_key") or "").strip()
+        entered = not self.instance.pk or {"kind", "product_key"} & set(self.changed_data)
+        names_product = kind in (PlacementRule.PIN, PlacementRule.EXCLUDE_PRODUCT)
+        if key and entered and names_product and not _product_exists(key):
+            self.add_error("product_key", _("No product with this key."))
+        return data
+
+
+class PlacementRuleFormSet(forms.BaseInlineFormSet):
+    """One rule per product: a product pinned twice, or pinned and excluded, is refused."""
+
+    def clean(self) -> None:
+        super().clean()
+        seen: dict[str, str] = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE"):
+                continue
+            kind = data.get("kind")
+            key = (data.get("product_key") or "").strip()
+            if kind not in (PlacementRule.PIN, PlacementRule.EXCLUDE_PRODUCT) or not key:
+                continue
+            if key in seen:
+                raise forms.ValidationError(
+                    _("Product %(key)s has more than one pin or exclusion here."),
+                    params={"key": key},
+                )
+            seen[key] = kind
+
+
+class PlacementRuleInline(admin.TabularInline):
+    """Merchandising rules: applied to the placement's recommendations when serving, for
+    the control group too."""
+
+    model = PlacementRule
+    form = PlacementRuleForm
+    formset = PlacementRuleFormSet
+    extra = 0
+    fields = ["kind", "product_key", "position", "category_key", "weight", "min_stock"]
+
+
 class PlacementForm(forms.ModelForm):
     """Offers the recommendation strategies known to this process by name."""
 
@@ -117,10 +179,19 @@ class PlacementAdmin(admin.ModelAdmin):
     list_filter = ["selection", "is_active"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [BannerInline]
+    inlines = [BannerInline, PlacementRuleInline]
     fieldsets = [
         (None, {"fields": ["slug", "name", "selection", "is_active"]}),
-        (_("Recommendations"), {"fields": ["strategy", "recommendation_title"]}),
+        (
+            _("Recommendations"),
+            {
+                "fields": ["strategy", "recommendation_title"],
+                "description": _(
+                    "Merchandising rules (below) pin, exclude and boost products in this "
+                    "placement's recommendations, for the control group too."
+                ),
+            },
+        ),
         (
             _("Default content (control group, and visitors no banner fits)"),
             {

@@ -13,7 +13,7 @@ from .measurement import (
 )
 from .offers import Coupon, ReferralCode, Signup
 from .recommendations import ProductInteraction, RecommendationList
-from .targeting import Banner, Placement, Segment, SegmentRule
+from .targeting import Banner, Placement, PlacementRule, Segment, SegmentRule
 from .visitors import SOURCE_CHOICES, Visitor
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "Exposure",
     "JobRun",
     "Placement",
+    "PlacementRule",
     "ProductInteraction",
     "RecommendationList",
     "ReferralCode",

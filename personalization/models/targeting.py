@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -129,6 +132,119 @@ class Placement(models.Model):
 
         self.default_body = sanitize_html(self.default_body)
         super().save(*args, **kwargs)
+
+
+class PlacementRule(models.Model):
+    """A merchandising rule of a placement's recommendations, applied when serving (to the
+    control group as well): pin a product to a position, leave out a product, a category or
+    what is short of stock, move a category or high-margin products up.
+    See docs/recommendations.md, "Merchandising"."""
+
+    PIN = "pin"
+    EXCLUDE_PRODUCT = "exclude_product"
+    EXCLUDE_CATEGORY = "exclude_category"
+    BOOST_CATEGORY = "boost_category"
+    BOOST_MARGIN = "boost_margin"
+    MIN_STOCK = "min_stock"
+    KIND_CHOICES = [
+        (PIN, _("pin a product to a position")),
+        (EXCLUDE_PRODUCT, _("exclude a product")),
+        (EXCLUDE_CATEGORY, _("exclude a category")),
+        (BOOST_CATEGORY, _("boost a category")),
+        (BOOST_MARGIN, _("boost by margin")),
+        (MIN_STOCK, _("minimum stock")),
+    ]
+    #: The values each kind reads; the others stay empty.
+    FIELDS = {
+        PIN: ("product_key", "position"),
+        EXCLUDE_PRODUCT: ("product_key",),
+        EXCLUDE_CATEGORY: ("category_key",),
+        BOOST_CATEGORY: ("category_key", "weight"),
+        BOOST_MARGIN: ("weight",),
+        MIN_STOCK: ("min_stock",),
+    }
+    VALUE_FIELDS = ("product_key", "category_key", "position", "weight", "min_stock")
+    MAX_WEIGHT = 10.0
+
+    placement = models.ForeignKey(
+        Placement, verbose_name=_("placement"), on_delete=models.CASCADE, related_name="rules"
+    )
+    kind = models.CharField(_("rule"), max_length=32, choices=KIND_CHOICES)
+    product_key = models.CharField(
+        _("product"),
+        max_length=64,
+        blank=True,
+        help_text=_("Pin, exclude a product: the product's key (its primary key)."),
+    )
+    category_key = models.CharField(
+        _("category"),
+        max_length=100,
+        blank=True,
+        help_text=_("Exclude, boost a category: the category's key (its slug)."),
+    )
+    position = models.PositiveSmallIntegerField(
+        _("position"),
+        null=True,
+        blank=True,
+        help_text=_("Pin: 1 is the first product shown."),
+    )
+    weight = models.FloatField(
+        _("weight"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(MAX_WEIGHT)],
+        help_text=_(
+            "Boosts: 0 to 10. A boost of w moves a product from position p up to about "
+            "p / (1 + w) at most."
+        ),
+    )
+    min_stock = models.PositiveIntegerField(
+        _("minimum stock"),
+        null=True,
+        blank=True,
+        help_text=_("Minimum stock: products with less are left out (unknown stock is kept)."),
+    )
+
+    class Meta:
+        verbose_name = _("merchandising rule")
+        verbose_name_plural = _("merchandising rules")
+        ordering = ["placement", "kind", "position", "pk"]
+
+    def __str__(self) -> str:
+        label = dict(self.KIND_CHOICES).get(self.kind, self.kind)
+        values = [
+            f"{name}={getattr(self, name)}"
+            for name in self.FIELDS.get(self.kind, ())
+            if getattr(self, name) not in (None, "")
+        ]
+        return f"{label} ({', '.join(values)})" if values else str(label)
+
+    def clean(self) -> None:
+        """Each kind's values are given, the others empty; a pin's position from 1 to
+        RECOMMENDATION_MAX_LIMIT. (Whether a product exists is the admin form's check.)"""
+        from ..conf import app_settings
+
+        self.product_key = (self.product_key or "").strip()
+        self.category_key = (self.category_key or "").strip()
+        needed = self.FIELDS.get(self.kind)
+        if needed is None:
+            raise ValidationError({"kind": _("Unknown rule.")})
+        errors = {}
+        for name in self.VALUE_FIELDS:
+            empty = getattr(self, name) in (None, "")
+            if name in needed and empty:
+                errors[name] = _("This rule needs a value here.")
+            elif name not in needed and not empty:
+                errors[name] = _("Not used by this rule: leave it empty.")
+        maximum = int(app_settings.RECOMMENDATION_MAX_LIMIT)
+        position = self.position
+        if "position" not in errors and position is not None and not 1 <= position <= maximum:
+            errors["position"] = _("A position from 1 to %(max)d.") % {"max": maximum}
+        weight = self.weight
+        if "weight" not in errors and weight is not None and not math.isfinite(weight):
+            errors["weight"] = _("A number from 0 to 10.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class Banner(models.Model):

@@ -9,6 +9,7 @@ shop shows full lists from its first request, and the first fit is asked for by 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -28,11 +29,14 @@ from ..profiling.visitor import VisitorProfile
 from . import coldstart
 from . import strategies as builtin
 from .base import REBUY_AFTER, Context, Strategy
+from .merchandising import Rules, card_facts, product_facts
 from .store import SharedStore
 
 logger = logging.getLogger("personalization")
 
 OVERFETCH = 2  # candidates per slot, so unavailable products can be skipped
+# Candidates per slot when the placement's rules leave some out (a category, low stock).
+FILTERED_OVERFETCH = 4
 TITLES = {
     "auto": _("Recommended for you"),
     "recently_viewed": _("Recently viewed"),
@@ -97,15 +101,26 @@ def parse_limit(value: Any, default: int = 4) -> int:
     return limit
 
 
-def strategy_name_for(placement: str, visitor: VisitorProfile | None) -> tuple[str, str, bool]:
-    """(strategy name, heading, is_control) for this placement and visitor."""
+def _compiled(placement: str) -> Any:
+    """The placement's compiled definition; None when unknown or unavailable (logged)."""
     from ..targeting import definitions
 
     try:
-        compiled = definitions.current().placements.get(placement)
+        return definitions.current().placements.get(placement)
     except Exception:
         logger.exception("personalization: placements unavailable; using the defaults")
-        compiled = None
+        return None
+
+
+def merchandising_for(placement: str) -> Rules | None:
+    """The placement's merchandising rules (:mod:`.merchandising`); None without any."""
+    compiled = _compiled(placement)
+    return getattr(compiled, "merchandising", None) if compiled is not None else None
+
+
+def strategy_name_for(placement: str, visitor: VisitorProfile | None) -> tuple[str, str, bool]:
+    """(strategy name, heading, is_control) for this placement and visitor."""
+    compiled = _compiled(placement)
     is_control = bool(visitor is not None and visitor.is_tracked and visitor.in_control_group)
     if is_control:
         name = str(app_settings.RECOMMENDATION_CONTROL_STRATEGY)
@@ -173,6 +188,7 @@ def recommend(
     of the product whose primary key is ``product_key``, or of the category keyed
     ``category``), with one exposure logged. ``as_cards`` gives cached product cards
     (:func:`~personalization.products.cards`) instead of model instances: no SQL when warm.
+    The placement's merchandising rules apply to both groups (:mod:`.merchandising`).
 
     The exposure is logged whenever the placement is reached, in the visitor's group, also
     when nothing is shown (its ``items`` are then empty): control and personalized visitors
@@ -183,6 +199,7 @@ def recommend(
     is_control = bool(visitor is not None and visitor.is_tracked and visitor.in_control_group)
     try:
         name, heading, is_control = strategy_name_for(placement, visitor)
+        rules = merchandising_for(placement)
         if product is not None:
             product_key = str(adapter.pk(product))
         context = context_for(request, product_key, str(category) if category else None)
@@ -191,8 +208,9 @@ def recommend(
         result = Recommendations(placement=placement, strategy="", title="", is_control=is_control)
         _log_exposure(request, result, [])
         return result
-    keys, name = _candidates(name, context, limit)
-    products = _cards(keys, limit) if as_cards else _products(keys, limit)
+    keys, name = _candidates(name, context, limit, rules)
+    load = _cards if as_cards else _products
+    products = load(keys, limit, rules, context.excluded())
     result = Recommendations(
         placement=placement,
         strategy=name,
@@ -220,29 +238,45 @@ def _log_exposure(request: HttpRequest, result: Recommendations, items: list[Any
     )
 
 
-def _cards(keys: list[str], limit: int) -> list[dict[str, Any]]:
-    """Cached cards of the available products among ``keys``, in order."""
+def _cards(
+    keys: list[str], limit: int, rules: Rules | None = None, blocked: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Cached cards of the available products among ``keys``, in order; with ``rules``,
+    the cards of what they arrange (the pinned products' cards are read with the others)."""
     try:
-        found = product_cards(keys)
+        found = product_cards([*keys, *rules.pinned] if rules else keys)
     except Exception:
         logger.exception("personalization: could not load recommended products")
         return []
+    if rules is not None:
+        try:
+            facts = {key: card_facts(card) for key, card in found.items()}
+            return [found[key] for key in rules.arrange(keys, facts, limit, blocked or set())]
+        except Exception:
+            logger.exception("personalization: merchandising rules failed; not applied")
     return [found[key] for key in keys if key in found and found[key]["available"]][:limit]
 
 
-def _candidates(name: str, context: Context, limit: int) -> tuple[list[str], str]:
+def _candidates(
+    name: str, context: Context, limit: int, rules: Rules | None = None
+) -> tuple[list[str], str]:
     """Product keys to show ``limit`` of, best first: the strategy's, then the fill (which
-    leaves out what the strategy must: the page's product, the cart, what was just bought).
-    Asks for a fit when the lists need one."""
+    leaves out what the strategy must: the page's product, the cart, what was just bought,
+    and what the placement's rules exclude or pin). Asks for a fit when the lists need one."""
     coldstart.request_fit_if_due()
-    keys, name = _ranked(name, context, limit * OVERFETCH)
+    overfetch = OVERFETCH
+    if rules is not None:
+        context = dataclasses.replace(context, exclude=context.exclude | rules.left_out())
+        if rules.filters:
+            overfetch = FILTERED_OVERFETCH
+    keys, name = _ranked(name, context, limit * overfetch)
     blocked = context.excluded()
     seen = set(keys)
     extra = []
     for key in coldstart.fill():
         if key not in blocked and key not in seen:
             extra.append(key)
-            if len(extra) >= limit * OVERFETCH:
+            if len(extra) >= limit * overfetch:
                 break
     return [*keys, *extra], name
 
@@ -263,19 +297,29 @@ def _ranked(name: str, context: Context, limit: int) -> tuple[list[str], str]:
     return [], name
 
 
-def _products(keys: list[str], limit: int) -> list[Any]:
-    """The shop's products for these keys, in order, skipping unknown and unavailable ones.
+def _products(
+    keys: list[str], limit: int, rules: Rules | None = None, blocked: set[str] | None = None
+) -> list[Any]:
+    """The shop's products for these keys, in order, skipping unknown and unavailable ones;
+    with ``rules``, what they arrange (the pinned products are loaded with the others).
     One query."""
-    if not keys:
+    wanted = [*keys, *rules.pinned] if rules else keys
+    if not wanted:
         return []
     adapter = get_adapter()
-    valid = valid_keys(keys, adapter.model)
+    valid = valid_keys(wanted, adapter.model)
     try:
         rows = adapter.get_queryset().filter(pk__in=valid)
         found = {str(adapter.pk(item)): item for item in rows}
     except Exception:
         logger.exception("personalization: could not load recommended products")
         return []
+    if rules is not None:
+        try:
+            facts = {key: product_facts(adapter, item, rules) for key, item in found.items()}
+            return [found[key] for key in rules.arrange(keys, facts, limit, blocked or set())]
+        except Exception:
+            logger.exception("personalization: merchandising rules failed; not applied")
     chosen = []
     for key in keys:
         item = found.get(key)
@@ -297,8 +341,10 @@ def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: i
     row = Visitor.objects.filter(pk=visitor_id).first()
     if row is None:
         return Recommendations(placement=placement, strategy="", title="")
+    rules = None
     try:
         name, heading, _ = strategy_name_for(placement, None)
+        rules = merchandising_for(placement)
         if row.in_control_group:
             name = str(app_settings.RECOMMENDATION_CONTROL_STRATEGY)
         purchased = (
@@ -322,12 +368,12 @@ def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: i
             placement=placement, strategy="", title="", is_control=row.in_control_group
         )
     else:
-        keys, name = _candidates(name, context, limit)
+        keys, name = _candidates(name, context, limit, rules)
         result = Recommendations(
             placement=placement,
             strategy=name,
             title=str(heading or TITLES.get(name, "") or ""),
-            products=_products(keys, limit),
+            products=_products(keys, limit, rules, context.excluded()),
             is_control=row.in_control_group,
         )
     adapter = get_adapter()

@@ -89,6 +89,8 @@ class CompiledPlacement:
     banners: tuple[BannerContent, ...] = field(default_factory=tuple)
     strategy: str = ""  # recommendations: the strategy's name, "" for the default
     recommendation_title: str = ""
+    # Its merchandising rules (recommendations.merchandising.Rules); None without any.
+    merchandising: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,7 @@ def ensure_placement(slug: str) -> CompiledPlacement | None:
 
 
 def load(version: str) -> Definitions:
-    """Read and compile every active segment and placement (three queries)."""
+    """Read and compile every active segment and placement (four queries)."""
     from ..models import Placement, Segment
 
     segments = []
@@ -198,7 +200,7 @@ def load(version: str) -> Definitions:
         if compiled is not None:
             segments.append(compiled)
     placements = {}
-    for placement in Placement.objects.prefetch_related("banners__segments"):
+    for placement in Placement.objects.prefetch_related("banners__segments", "rules"):
         placements[placement.slug] = compile_placement(placement)
     return Definitions(
         version=version,
@@ -238,6 +240,8 @@ def _image_url(image: Any) -> str:
 
 
 def compile_placement(placement: Any) -> CompiledPlacement:
+    from ..recommendations.merchandising import compile_rules
+
     default = BannerContent(
         key="default",
         name="default",
@@ -280,4 +284,5 @@ def compile_placement(placement: Any) -> CompiledPlacement:
         banners=tuple(banners),
         strategy=placement.strategy,
         recommendation_title=placement.recommendation_title,
+        merchandising=compile_rules(placement.slug, placement.rules.all()),
     )

@@ -103,6 +103,20 @@ def test_a_product_without_stock_in_any_variant_is_unavailable(adapter, make_pro
     assert adapter.is_available(adapter.get_queryset().get(pk=parent.pk)) is False
 
 
+def test_stock_is_what_the_strategy_says_can_be_bought(adapter, make_product):
+    product = make_product(stock=10)
+    record = product.stockrecords.get()
+    record.num_allocated = 3
+    record.save()
+    assert adapter.stock(adapter.get_queryset().get(pk=product.pk)) == 7  # net stock
+    assert adapter.stock(make_product(price=None)) is None  # no stock record: unknown
+    parent = make_product(price=None, structure="parent")
+    for stock in (4, 0, 5):
+        make_product(parent=parent, price="15.00", stock=stock)
+    assert adapter.stock(adapter.get_queryset().get(pk=parent.pk)) == 9  # its variants'
+    assert adapter.stock(Product.objects.get(pk=parent.pk)) == 9  # not prefetched
+
+
 def test_the_image_is_a_thumbnail_of_the_primary_image(adapter, make_product, image_file):
     product = make_product()
     assert adapter.image_url(product) is None  # Oscar shows its "image not found"
@@ -123,7 +137,7 @@ def test_loading_many_products_costs_the_same_few_queries(
         with django_assert_max_num_queries(6):
             return {
                 p.pk: (adapter.price(p), adapter.is_available(p), adapter.category_key(p),
-                       adapter.image_url(p), adapter.card_extras(p))
+                       adapter.image_url(p), adapter.card_extras(p), adapter.stock(p))
                 for p in adapter.get_queryset().filter(pk__in=keys)
             }  # fmt: skip
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.signing import BadSignature, Signer
 from django.db import models
 from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject, empty
 from oscar.core.loading import get_class, get_model
 
@@ -130,6 +131,35 @@ class OscarProductAdapter(BaseProductAdapter):
             return False
         return bool(self.purchase_info(product).availability.is_available_to_buy)
 
+    def stock(self, product: models.Model) -> int | None:
+        """How many can be bought now, as Oscar's strategy sees it: the availability's
+        ``num_available`` (stock tracked: the stock record's net stock level), else the
+        chosen stock record's net stock when its product class tracks stock; None for stock
+        that is not tracked or not known. A parent: the sum over its public variants that
+        are available, None when one of them has untracked stock."""
+        if product.is_parent:
+            children = getattr(product, "_prefetched_public_children", None)  # get_queryset()
+            if children is None:
+                children = product.children.filter(is_public=True)
+            total = 0
+            for child in children:
+                if not self.is_available(child):
+                    continue
+                level = self.stock(child)
+                if level is None:
+                    return None
+                total += max(level, 0)
+            return total
+        info = self.purchase_info(product)
+        available = getattr(info.availability, "num_available", None)
+        if available is not None:
+            return int(available)
+        record = info.stockrecord
+        product_class = product.get_product_class()
+        if record is None or product_class is None or not product_class.track_stock:
+            return None
+        return int(record.net_stock_level)
+
     def _category(self, product: models.Model) -> Any:
         categories = product.get_categories()  # the parent's for a variant; prefetched or not
         first = list(categories[:1])
@@ -180,6 +210,13 @@ class OscarProductAdapter(BaseProductAdapter):
         return {"can_add_to_basket": bool(addable)}
 
     # The basket -----------------------------------------------------------------------
+    def cart_path(self) -> str | None:
+        """Oscar's basket page."""
+        try:
+            return reverse("basket:summary")
+        except NoReverseMatch:
+            return None
+
     def cart_product_keys(self, request: Any) -> list[str]:
         """The products in the visitor's open basket (variants with their parents). A
         basket the request already loaded is read as it is; otherwise its lines are read in
