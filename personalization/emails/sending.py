@@ -294,6 +294,7 @@ def _zone(row: Any) -> Any:
 def _claim_rows(item: Due, rows: dict[str, Any], now: dt.datetime) -> tuple[Any, Any]:
     """The email's row and its exposure (None without a visitor), not saved yet."""
     from ..models import EmailSend, Exposure
+    from ..models.email import ordered_uuid
 
     recipient = item.recipient
     is_control = _group_of(recipient, rows.get(recipient.visitor_id))
@@ -301,6 +302,7 @@ def _claim_rows(item: Due, rows: dict[str, Any], now: dt.datetime) -> tuple[Any,
     items = [str(key) for key in _keys(item)]
     if recipient.visitor_id:  # both groups are exposed the same way
         exposure = Exposure(
+            id=ordered_uuid(),
             visitor_id=recipient.visitor_id,
             placement=f"email-{item.flow}",
             kind=Exposure.EMAIL,

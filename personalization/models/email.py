@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 from django.conf import settings
@@ -12,6 +14,16 @@ from django.utils.translation import gettext_lazy as _
 
 from .measurement import Exposure
 from .visitors import Visitor, loose_link
+
+
+def ordered_uuid() -> uuid.UUID:
+    """A UUID that starts with the time in milliseconds (the layout of UUID version 7):
+    rows made one after another sit side by side in the primary key's index, so a campaign
+    of a hundred thousand emails appends to it instead of writing all over it."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
 
 
 class EmailRecipient(models.Model):
@@ -93,7 +105,7 @@ class EmailSend(models.Model):
         (SUNSET, _("not sent: no click on the last emails")),
     ]
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=ordered_uuid, editable=False)
     recipient = models.ForeignKey(
         EmailRecipient, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="sends"
     )
