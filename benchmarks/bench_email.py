@@ -448,6 +448,35 @@ def send_settings(args: argparse.Namespace) -> Any:
     )
 
 
+def profile_sql() -> None:
+    """``--sql-profile``: the statements the database spent most time on, printed at exit
+    (time in the client, by the first 110 characters of the SQL)."""
+    import atexit
+    import collections
+    import re
+
+    from django.db import connection
+
+    totals: collections.Counter[str] = collections.Counter()
+    counts: collections.Counter[str] = collections.Counter()
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = re.sub(r"\s+", " ", sql)[:110]
+            totals[key] += time.perf_counter() - started
+            counts[key] += 1
+
+    def report() -> None:
+        for key, seconds in totals.most_common(12):
+            print(f"{seconds:8.2f} s {counts[key]:7,d}  {key}", file=sys.stderr)
+
+    connection.execute_wrappers.append(timed)
+    atexit.register(report)
+
+
 def run_campaign() -> list[dict[str, Any]]:
     """``run_due()`` again until it sends nothing more: each call's counts and seconds."""
     from personalization.emails import run_due
@@ -669,6 +698,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the figures as JSON")
     parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument(
+        "--sql-profile", action="store_true", help="print where the database time went"
+    )
     # Internal: the setup process.
     parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
@@ -740,6 +772,8 @@ def measure(args: argparse.Namespace, setup: dict[str, Any]) -> dict[str, Any]:
     }
     print("personalized campaign ...", file=sys.stderr)
     with send_settings(args):
+        if args.sql_profile:
+            profile_sql()
         personalized = measured(run_campaign)
         data["job_peak_mib"] = maxrss_mib()
         data["rounds"] = personalized.pop("result")

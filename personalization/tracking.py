@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -258,6 +259,21 @@ def write_rows(batches: list[tuple[Any, list[Any]]]) -> None:
 
 
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+
+
+@contextlib.contextmanager
+def without_waiting(using: str = "default") -> Iterator[None]:
+    """A transaction whose commit does not wait for the disk where
+    :func:`_commits_without_waiting` allows it (PostgreSQL, ``TRACKING_ASYNC_COMMIT``, no
+    transaction of the caller's); elsewhere, nothing special. For writes whose loss in a
+    crash of the database's machine costs a record's last fraction of a second, not money."""
+    connection = connections[using]
+    if not _commits_without_waiting(connection):
+        yield
+        return
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute(ASYNC_COMMIT)
+        yield
 
 
 def _commits_without_waiting(connection: Any) -> bool:

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..products import get_adapter
+from ..tracking import without_waiting
 from . import links, quiet
 from .flows import WELCOME, Due, FlowConfig, configs
 
@@ -517,9 +518,12 @@ def deliver_many(sends: Sequence[Any]) -> int:
             except Exception:
                 logger.warning("personalization: closing the email connection failed")
     now = timezone.now()
-    EmailSend.objects.filter(pk__in=delivered).update(
-        status=EmailSend.SENT, sent_at=now, error="", attempts=F("attempts") + 1
-    )
+    # Not waiting for the disk (PostgreSQL): losing this in a crash of the database's machine
+    # leaves the emails "being sent", which are never sent again.
+    with without_waiting():
+        EmailSend.objects.filter(pk__in=delivered).update(
+            status=EmailSend.SENT, sent_at=now, error="", attempts=F("attempts") + 1
+        )
     for send in sends:
         if send.pk in delivered:
             send.status, send.sent_at, send.error = EmailSend.SENT, now, ""
