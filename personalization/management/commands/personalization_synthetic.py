@@ -104,7 +104,7 @@ class Command(BaseCommand):
         visitor_rows = (
             (vid, first, last, 1 + int(rng.expovariate(1.0)), rng.choice(SOURCES),
              rng.choice(SOURCES), rng.choice(COUNTRIES), control[vid], "", "", "", "", "", "",
-             "", [], {}, {}, 0, Decimal("0"), "desktop")
+             "", [], {}, {}, 0, Decimal("0"), "desktop", "")
             for vid, (first, last) in seen.items()
         )  # fmt: skip
         visitor_columns = [
@@ -112,7 +112,7 @@ class Command(BaseCommand):
             "country_code", "in_control_group", "first_referrer_host", "first_campaign",
             "latest_referrer_host", "latest_campaign", "referral_code", "region", "city",
             "recently_viewed", "category_interest", "product_views", "order_count",
-            "total_spent", "device",
+            "total_spent", "device", "time_zone",
         ]  # fmt: skip
         self.copy(Visitor, visitor_columns, visitor_rows)
 
