@@ -349,3 +349,29 @@ def test_plain_text_and_subject_are_not_html_escaped(email_settings, clock, make
     assert message.subject == "Still thinking about Salt & pepper <mill>?"
     assert "- Salt & pepper <mill>" in message.body
     assert "Salt &amp; pepper &lt;mill&gt;" in message.alternatives[0][0]
+
+
+def test_the_one_click_header_stays_a_plain_url_whatever_the_mail_policy(
+    email_settings, clock, make_product
+):
+    """Python's modern email policy (Django 6.1's) turns a long header with no space into
+    RFC 2047 encoded words, which mail clients ignore in List-Unsubscribe."""
+    import email
+    import email.policy
+
+    make_product(slug="tent")
+    left_after_browsing(clock, "tent")
+    run_emails()
+    send = EmailSend.objects.get(status=EmailSend.SENT)
+    url = sending.links.unsubscribe_url(send.recipient_id)
+    assert len(url) > 78  # too long for one folded line
+    message = sending.message_for(send)
+    for policy in (email.policy.SMTP, email.policy.default, None):
+        try:
+            raw = (message.message(policy=policy) if policy else message.message()).as_bytes()
+        except TypeError:  # Django before 6.1 takes no policy
+            raw = message.message().as_bytes()
+        assert b"=?utf-8?" not in raw.split(b"\n\n")[0].split(b"\r\n\r\n")[0]
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        assert "".join(str(parsed["List-Unsubscribe"]).split()) == f"<{url}>"
+        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

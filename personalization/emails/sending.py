@@ -10,6 +10,7 @@ read once, and its emails go through one connection of the email backend."""
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import functools
 import logging
 from collections import Counter
@@ -457,10 +458,39 @@ def render_text(name: str, context: dict[str, Any]) -> str:
     return template.render(context)
 
 
+class _OneLine:
+    """A header the modern email policy writes on one line as it is (RFC 5322 allows 998
+    characters). Folded by that policy, a long URL with no space to fold at becomes RFC 2047
+    encoded words, and mail clients (Gmail among them) then ignore List-Unsubscribe."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    def fold(self, *, policy: Any) -> str:
+        return f"{self.name}: {self.value}{policy.linesep}"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class PersonalizedEmail(EmailMultiAlternatives):
+    """An email whose List-Unsubscribe header stays a plain URL whatever the policy the
+    email backend serialises it with (Django 6.1 uses Python's modern email policies)."""
+
+    def message(self, *args: Any, **kwargs: Any) -> Any:
+        msg = super().message(*args, **kwargs)
+        if isinstance(msg.policy, email.policy.EmailPolicy):
+            headers = msg._headers  # the generator writes these; no public way to keep a line
+            for index, (name, value) in enumerate(headers):
+                if name.lower() == "list-unsubscribe":
+                    headers[index] = (name, _OneLine(name, " ".join(str(value).split())))
+        return msg
+
+
 def message_for(send: Any) -> EmailMultiAlternatives:
     """The email as Django's email backends take it, with RFC 8058 one-click unsubscribe."""
     one_click = getattr(send, "one_click_url", None) or links.unsubscribe_url(send.recipient_id)
-    message = EmailMultiAlternatives(
+    message = PersonalizedEmail(
         subject=send.subject,
         body=send.body_text,
         from_email=app_settings.EMAIL_FROM or None,

@@ -620,8 +620,14 @@ EMAIL_TEST_SETTINGS = """
 # due a minute after the last view (not 90), at any hour; nobody is held out as control.
 import os  # noqa: E402
 PERSONALIZATION["EMAIL_SITE_URL"] = os.environ["FRESH_SHOP_URL"]
-EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-EMAIL_FILE_PATH = "{outbox}"
+if "MAILERS" in globals():  # Django 6.1's new projects name their mailer
+    MAILERS = {{"default": {{
+        "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "OPTIONS": {{"file_path": "{outbox}"}},
+    }}}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = "{outbox}"
 PERSONALIZATION.update({{
     "VISIT_TIMEOUT_MINUTES": 1,
     "EMAIL_FLOWS": {{"welcome": None, "browse_abandonment": -1}},
