@@ -31,6 +31,7 @@ from tests.test_emails import (
     browse,
     left_after_browsing,
     run_emails,
+    set_email_settings,
     shopper,
     sign_up,
     visitor_id,
@@ -41,15 +42,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def email_settings(settings):
-    settings.PERSONALIZATION = {
-        **settings.PERSONALIZATION,
-        "EMAIL_SITE_URL": SITE,
-        "CONTROL_GROUP_PERCENT": 0,
-        "EMAIL_FLOWS": {"welcome": None, "browse_abandonment": 60},
-        "EMAIL_QUIET_HOURS": None,
-        "EMAIL_MAX_PER_WEEK": 100,
-    }
-    return settings
+    return set_email_settings(settings, EMAIL_MAX_PER_WEEK=100)
 
 
 def imported(n: int, *, prefix: str = "reader") -> list[EmailRecipient]:

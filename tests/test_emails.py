@@ -32,16 +32,22 @@ pytestmark = pytest.mark.django_db
 SITE = "https://shop.example"
 
 
-@pytest.fixture
-def email_settings(settings):
+def set_email_settings(settings, **more):
+    """Email on, to the test's shop, nobody held out, the browse email only, at any hour."""
     settings.PERSONALIZATION = {
         **settings.PERSONALIZATION,
         "EMAIL_SITE_URL": SITE,
         "CONTROL_GROUP_PERCENT": 0,
         "EMAIL_FLOWS": {"welcome": None, "browse_abandonment": 60},
         "EMAIL_QUIET_HOURS": None,
+        **more,
     }
     return settings
+
+
+@pytest.fixture
+def email_settings(settings):
+    return set_email_settings(settings)
 
 
 @contextlib.contextmanager

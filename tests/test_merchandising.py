@@ -10,8 +10,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.template import Context, Template
-from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -19,8 +17,8 @@ from personalization.models import Exposure, Placement, PlacementRule, ProductIn
 from personalization.products import BaseProductAdapter, DefaultProductAdapter, cards
 from personalization.recommendations import merchandising, precompute, serving, store
 from personalization.recommendations.merchandising import Facts
-from personalization.testutils import attach_visitor
 from personalization.tracking import flush_exposures
+from tests.test_recommendations_serving import render, request_for
 
 pytestmark = pytest.mark.django_db
 
@@ -78,18 +76,6 @@ def rule(placement: Placement, kind: str, **values) -> PlacementRule:
     created.full_clean()
     created.save()
     return created
-
-
-def request_for(**state):
-    request = RequestFactory().get("/")
-    attach_visitor(request, **state)
-    return request
-
-
-def render(source: str, request, **context) -> str:
-    return Template("{% load personalization %}" + source).render(
-        Context({"request": request, **context})
-    )
 
 
 @pytest.fixture(params=["tag", "api"])
