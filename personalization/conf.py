@@ -115,6 +115,15 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDATION_HISTORY_DAYS": 90,
     "RECOMMENDATION_TRENDING_DAYS": 14,
     "RECOMMENDATION_MAX_LIMIT": 24,
+    # The nightly fit in parts (docs/recommendations-scale.md). None: every list in one part,
+    # in the process that runs the job. "auto" (a part per family of lists, the similarity
+    # families in blocks of products) or a number of parts: sent to the Celery workers as a
+    # chord when a Celery app with a broker and a result backend takes them, else run one
+    # after another in that process. The lists are the same either way.
+    "RECOMMENDATION_FIT_PARTS": None,
+    # New products (first seen within 14 days, fewer than 20 visitors) gain up to this share of
+    # the best candidate's score when another signal proposes them; 0 turns it off, 1 at most.
+    "RECOMMENDATION_NEW_PRODUCT_BOOST": 0.25,
     # Email. The shop's address for links in emails ("https://shop.example"): no email is
     # sent without it. The sender (None: DEFAULT_FROM_EMAIL). Each flow's delay in minutes
     # (None switches it off): welcome after the signup, browse_abandonment and

@@ -16,12 +16,14 @@ second driver running it again does no harm.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -326,9 +328,10 @@ BROKER_RETRY_SECONDS = 60.0
 _broker = {"down_until": 0.0}
 
 
-def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
-    """Publish the job's task on a connection of its own with short timeouts (the shop's
-    Celery settings may retry for seconds); raises when the broker does not take it."""
+@contextlib.contextmanager
+def _connection(app: Any) -> Iterator[Any]:
+    """A connection to the broker with short timeouts (the shop's Celery settings may retry
+    for seconds); raises when the broker does not answer."""
     timeout = BROKER_TIMEOUT_SECONDS
     options = {
         **(app.conf.broker_transport_options or {}),
@@ -337,6 +340,13 @@ def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
     }
     with app.connection_for_write(connect_timeout=timeout, transport_options=options) as conn:
         conn.ensure_connection(max_retries=0, timeout=timeout)
+        yield conn
+
+
+def _send(app: Any, job: Job, kwargs: dict[str, Any]) -> None:
+    """Publish the job's task on a connection of its own; raises when the broker does not take
+    it."""
+    with _connection(app) as conn:
         # No result is awaited: the result backend (maybe a Redis that hangs) is never asked.
         app.send_task(job.task, kwargs=kwargs, retry=False, connection=conn, ignore_result=True)
 
@@ -393,10 +403,26 @@ def _taken_by_celery(name: str, kwargs: dict[str, Any]) -> bool:
 def _publish(app: Any, name: str, kwargs: dict[str, Any]) -> bool:
     """Send the job's task to the broker; False when it does not take it, or failed within
     the last minute (tried again once the minute is over). Logs the first failure."""
+    return _through_broker(name, lambda: _send(app, get(name), kwargs))
+
+
+def broker_answers(app: Any, name: str) -> bool:
+    """Whether the app's broker answers now, for job ``name`` to send work as several tasks
+    (a chord) itself; as :func:`_publish`, False within a minute of a failure, and the first
+    failure logged."""
+
+    def connect() -> None:
+        with _connection(app):
+            pass
+
+    return _through_broker(name, connect)
+
+
+def _through_broker(name: str, send: Callable[[], None]) -> bool:
     if time.monotonic() < _broker["down_until"]:
         return False
     try:
-        _send(app, get(name), kwargs)
+        send()
     except Exception:
         _broker["down_until"] = time.monotonic() + BROKER_RETRY_SECONDS
         _log_once(
@@ -424,6 +450,23 @@ def hand_to_workers(name: str, **kwargs: Any) -> bool:
     except Exception:
         return False
     return _publish(app, name, kwargs)
+
+
+def record_outcome(
+    name: str, *, result: Any = None, error: str | None = None, seconds: float | None = None
+) -> None:
+    """Record how the work that a run of job ``name`` handed to Celery workers ended (the
+    recommendation fit's parts): its result, or its error as a failure of that run."""
+    from .models import JobRun
+
+    fields: dict[str, Any] = {"finished_at": timezone.now()}
+    if seconds is not None:
+        fields["seconds"] = seconds
+    if error is None:
+        fields.update(status=JobRun.OK, result=_jsonable(result), error="")
+    else:
+        fields.update(status=JobRun.FAILED, error=error[-4000:])
+    _record(JobRun, name, **fields)
 
 
 def _run_logged(name: str, kwargs: dict[str, Any]) -> None:

@@ -48,6 +48,38 @@ if shared_task is not None:
         """Fit every recommendation list on the recent history (nightly)."""
         return jobs.run("recommendations")
 
+    # The nightly fit in parts (personalization/recommendations/distributed.py): the job sends
+    # the parts as a chord with the switch as its callback, which needs their results.
+    _FIT_RETRIES = {
+        "bind": True,
+        "ignore_result": False,
+        "acks_late": True,
+        "autoretry_for": (Exception,),
+        "max_retries": 3,
+        "retry_backoff": 30,
+        "retry_backoff_max": 600,
+        "retry_jitter": False,
+    }
+
+    @shared_task(name="personalization.fit_recommendations_part", **_FIT_RETRIES)
+    def fit_recommendations_part_task(
+        self: Any, plan: dict[str, Any], index: int
+    ) -> dict[str, Any]:
+        """Fit one part of the recommendation lists and write them aside (a chord's member)."""
+        from .recommendations import distributed
+
+        tries = self.request.retries + 1
+        return distributed.run_part(plan, index, tries=tries, last=tries > self.max_retries)
+
+    @shared_task(name="personalization.finish_recommendations_fit", **_FIT_RETRIES)
+    def finish_recommendations_fit_task(
+        self: Any, results: list[dict[str, Any]], plan: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Switch in the lists that every part of a fit wrote (the chord's callback)."""
+        from .recommendations import distributed
+
+        return distributed.finish(results, plan)
+
     @shared_task(name="personalization.refresh_trending")
     def refresh_trending_task() -> dict[str, Any]:
         """Refit the trending lists (every few minutes)."""

@@ -97,8 +97,9 @@ if django.VERSION >= (6, 1):
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 STATIC_URL = "/static/"
 # Tasks run eagerly, except in tests/test_worker.py, which sends them to a real worker when
-# PZN_TEST_CELERY_BROKER names a broker (CI starts the worker).
-CELERY_TASK_ALWAYS_EAGER = True
+# PZN_TEST_CELERY_BROKER names a broker (CI starts the worker, with PZN_CELERY_WORKER set: what
+# the worker's tasks send, such as a chord's callback, goes through the broker too).
+CELERY_TASK_ALWAYS_EAGER = not os.environ.get("PZN_CELERY_WORKER")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = os.environ.get("PZN_TEST_CELERY_BROKER", "memory://")
 CELERY_RESULT_BACKEND = os.environ.get("PZN_TEST_CELERY_BROKER") or None

@@ -291,3 +291,28 @@ def test_the_demo_shows_the_email_a_visitor_s_browsing_produced(catalog, clock, 
     link = re.search(site + r"(/personalization/email/c/[^\s]+/)", browse.body_text)
     response = client.get(link.group(1))
     assert response.status_code == 302 and response["Location"].startswith("/products/tent-")
+
+
+def test_merchandising_rules_shape_the_demo_s_blocks(shop_with_history):
+    from personalization.models import Placement, PlacementRule
+
+    client = Client(HTTP_USER_AGENT=BROWSER_UA)
+    viewed = ["kitchen-1", "camping-2"]
+    for slug in viewed:
+        client.get(f"/products/{slug}/")
+    home = Placement.objects.get(slug="home-for-you")
+    for values in (
+        {"kind": PlacementRule.PIN, "product_key": "", "position": 1},
+        {"kind": PlacementRule.EXCLUDE_CATEGORY, "category_key": "coffee-tea"},
+        {"kind": PlacementRule.EXCLUDE_VIEWED},
+    ):
+        if values["kind"] == PlacementRule.PIN:
+            values["product_key"] = str(shop_with_history.get(slug="electronics-5").pk)
+        rule = PlacementRule(placement=home, **values)
+        rule.full_clean()
+        rule.save()
+    shown = recommended(client.get("/").content.decode(), "home-for-you")
+    assert len(shown) == 4
+    assert shown[0] == "electronics-5"
+    assert not any(slug.startswith("coffee-tea") for slug in shown)
+    assert not set(viewed) & set(shown)

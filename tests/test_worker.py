@@ -71,3 +71,20 @@ def test_the_workers_share_a_rebuild_of_the_report_roll_ups(real_worker, monkeyp
     real_worker.conf.task_always_eager = True  # the same rebuild in this process
     assert rollups.refresh(full=True)["queued"] == 0
     assert cells() == by_workers
+
+
+def test_the_workers_fit_the_recommendations_as_a_chord(real_worker, settings, make_product):
+    from celery.result import AsyncResult
+
+    from personalization.models import RecommendationList
+    from personalization.recommendations import precompute
+    from tests.test_fit_parts import make_shop, one_fit, served
+
+    now = make_shop(make_product)
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "RECOMMENDATION_FIT_PARTS": 3}
+    sent = precompute.recompute_all(now)
+    assert sent["queued"] and sent["parts"] == 3
+    finished = AsyncResult(sent["task"], app=real_worker).get(timeout=120)
+    assert finished["parts"] == 3 and finished["interactions"] == 3000
+    assert served() == one_fit(now)
+    assert not RecommendationList.objects.exclude(fit="").exists()

@@ -28,6 +28,10 @@ class RecommendationListAdmin(ReadOnlyAdmin):
     search_fields = ["key"]
     actions = ["recompute"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        # The lists served; a fit's lists written aside until its switch are not shown.
+        return super().get_queryset(request).filter(fit="")
+
     @admin.display(description=_("products"))
     def length(self, obj: RecommendationList) -> int:
         return len(obj.items)

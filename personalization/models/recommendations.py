@@ -44,18 +44,31 @@ class ProductInteraction(models.Model):
 
 class RecommendationList(models.Model):
     """One precomputed ranked list, e.g. the products viewed together with product 12, or
-    the products popular in Germany. Written by the precompute tasks, read through the cache."""
+    the products popular in Germany. Written by the precompute tasks, read through the cache.
+
+    Served lists have an empty ``fit``. The nightly fit writes its parts' lists under its own
+    ``fit`` id first, and switches them in all at once when every part is done."""
 
     name = models.CharField(_("list"), max_length=40)
     key = models.CharField(_("key"), max_length=100, blank=True)
     items = models.JSONField(_("products and scores"), default=list)
     computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+    fit = models.CharField(
+        _("fit"),
+        max_length=32,
+        blank=True,
+        default="",
+        help_text=_("Empty for the lists served; the id of the fit that is writing it else."),
+    )
+    part = models.PositiveSmallIntegerField(_("part of the fit"), default=0)
 
     class Meta:
         verbose_name = _("recommendation list")
         verbose_name_plural = _("recommendation lists")
         constraints = [
-            models.UniqueConstraint(fields=["name", "key"], name="pzn_recommendation_list_unique")
+            models.UniqueConstraint(
+                fields=["fit", "name", "key"], name="pzn_recommendation_list_fit_unique"
+            )
         ]
 
     def __str__(self) -> str:

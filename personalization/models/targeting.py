@@ -136,8 +136,9 @@ class Placement(models.Model):
 
 class PlacementRule(models.Model):
     """A merchandising rule of a placement's recommendations, applied when serving (to the
-    control group as well): pin a product to a position, leave out a product, a category or
-    what is short of stock, move a category or high-margin products up.
+    control group as well): pin a product to a position, leave out a product, a category,
+    what is short of stock or what the visitor already viewed, move a category or
+    high-margin products up.
     See docs/recommendations.md, "Merchandising"."""
 
     PIN = "pin"
@@ -146,6 +147,7 @@ class PlacementRule(models.Model):
     BOOST_CATEGORY = "boost_category"
     BOOST_MARGIN = "boost_margin"
     MIN_STOCK = "min_stock"
+    EXCLUDE_VIEWED = "exclude_viewed"
     KIND_CHOICES = [
         (PIN, _("pin a product to a position")),
         (EXCLUDE_PRODUCT, _("exclude a product")),
@@ -153,6 +155,7 @@ class PlacementRule(models.Model):
         (BOOST_CATEGORY, _("boost a category")),
         (BOOST_MARGIN, _("boost by margin")),
         (MIN_STOCK, _("minimum stock")),
+        (EXCLUDE_VIEWED, _("leave out what the visitor viewed")),
     ]
     #: The values each kind reads; the others stay empty.
     FIELDS = {
@@ -162,6 +165,7 @@ class PlacementRule(models.Model):
         BOOST_CATEGORY: ("category_key", "weight"),
         BOOST_MARGIN: ("weight",),
         MIN_STOCK: ("min_stock",),
+        EXCLUDE_VIEWED: (),
     }
     VALUE_FIELDS = ("product_key", "category_key", "position", "weight", "min_stock")
     MAX_WEIGHT = 10.0

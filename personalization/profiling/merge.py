@@ -27,6 +27,7 @@ _RULED = frozenset(
         "referrer",
         "device",
         "recently_viewed",
+        "visit_views",
         "interests",
         "product_views",
         "order_count",
@@ -37,7 +38,7 @@ _RULED = frozenset(
     }
 )
 _SET_BY_REQUESTS = tuple(item.name for item in fields(ProfileData) if item.name not in _RULED)
-_BROWSING = ("recently_viewed", "interests", "product_views")
+_BROWSING = ("recently_viewed", "interests", "product_views", "visit_views")
 _ORDERS = ("order_count", "total_spent", "last_order_at")
 
 

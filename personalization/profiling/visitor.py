@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("personalization")
 
 PROFILE_VERSION = 2
+# How many of the current visit's views a profile keeps for session-aware recommendations.
+VISIT_VIEWS_MAX = 50
 
 
 def new_visitor_id() -> str:
@@ -73,6 +75,10 @@ class ProfileData:
     # What the visitor's requests would have written before their cookie came back (see
     # personalization.holding): (model label, field values) pairs, the latest last.
     held: list[Any] = field(default_factory=list)
+    # The current visit's product views in order, [product key (str), time] each, oldest
+    # first, repeats kept, at most VISIT_VIEWS_MAX: what session-aware recommendations read.
+    # Kept in the cache only; views from before visit_started belong to an earlier visit.
+    visit_views: list[Any] = field(default_factory=list)
 
     def in_control_group(self) -> bool:
         """The stored group of an account, else the holdout bucket of the id."""
@@ -106,8 +112,9 @@ class ProfileData:
         if not isinstance(raw, dict) or raw.get("v") != PROFILE_VERSION:
             return None
         try:
-            values = {name: raw[name] for name in _FIELD_NAMES if name != "held"}
-            values["held"] = raw.get("held") or []
+            values = {name: raw[name] for name in _FIELD_NAMES if name not in _OPTIONAL}
+            for name in _OPTIONAL:
+                values[name] = raw.get(name) or []
             values["referrer"] = _referrer_from(values["referrer"])
             values["first_referrer"] = _referrer_from(values["first_referrer"])
             data = cls(**values)
@@ -127,6 +134,7 @@ class ProfileData:
         twin.product_views = dict(self.product_views)
         twin.purchased = list(self.purchased)
         twin.held = list(self.held)
+        twin.visit_views = list(self.visit_views)
         return twin
 
     # Browsing history -------------------------------------------------------------------
@@ -140,8 +148,27 @@ class ProfileData:
         if len(self.product_views) > limit * 2:
             keep = sorted(self.product_views.items(), key=lambda item: -item[1])[: limit * 2]
             self.product_views = dict(keep)
+        current = self._this_visit()
+        current.append([key, now])
+        self.visit_views = current[-VISIT_VIEWS_MAX:]
         if category_key:
             self.add_interest(category_key, 1.0, now)
+
+    def session_views(self) -> list[str]:
+        """The current visit's viewed product keys, most recent first, repeats kept."""
+        return [str(entry[0]) for entry in reversed(self._this_visit())]
+
+    def _this_visit(self) -> list[Any]:
+        """The well-formed entries of ``visit_views`` from the current visit, oldest first."""
+        started = self.visit_started
+        return [
+            entry
+            for entry in self.visit_views
+            if isinstance(entry, list | tuple)
+            and len(entry) == 2
+            and isinstance(entry[1], int | float)
+            and entry[1] >= started
+        ]
 
     def add_interest(self, category_key: str, weight: float, now: float) -> None:
         half_life = app_settings.interest_half_life_seconds
@@ -163,6 +190,8 @@ class ProfileData:
 
 
 _FIELD_NAMES = tuple(item.name for item in fields(ProfileData))
+# Fields a cached profile of an earlier release may lack: they start empty.
+_OPTIONAL = ("held", "visit_views")
 
 
 def _referrer_tuple(referrer: Referrer) -> tuple[Any, ...]:
@@ -314,6 +343,12 @@ class VisitorProfile:
     def recently_viewed(self) -> list[Any]:
         self.accessed = True
         return list(self._data.recently_viewed)
+
+    @property
+    def session_views(self) -> list[str]:
+        """Products viewed in this visit, most recent first, repeats kept."""
+        self.accessed = True
+        return self._data.session_views()
 
     @property
     def purchased(self) -> list[str]:

@@ -26,6 +26,10 @@ Ranked = list[tuple[str, float]]  # (product id, score), best first
 # A product bought more recently than this is in the order being placed or just placed: it is
 # not offered again, and what goes with it is.
 REBUY_AFTER = dt.timedelta(hours=1)
+# A visit (a session) ends after this long without an event, as the middleware's visits do.
+SESSION_GAP = dt.timedelta(minutes=30)
+# How many of the current visit's views a strategy reads, most recent first.
+MAX_SESSION = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class Interaction:
     kind: str  # VIEW, CART or PURCHASE
     country: str = ""  # ISO alpha-2 of the visitor, "" when unknown
     quantity: float = 1.0
+    campaign: str = ""  # the utm_campaign the visitor came from, "" when none
 
 
 @dataclass
@@ -51,6 +56,13 @@ class Context:
     product: str | None = None  # the product on the page, if any
     country: str = ""
     categories: list[str] = field(default_factory=list)  # strongest interest first
+    # The products viewed in the current visit, most recent first, repeats kept (a product
+    # viewed twice appears twice): what the shopper does now.
+    session: list[str] = field(default_factory=list)
+    # A new visitor's first signals: the category of the page they landed on and the
+    # campaign (utm_campaign) they came from; "" when unknown.
+    landing_category: str = ""
+    campaign: str = ""
     exclude: set[str] = field(default_factory=set)  # never recommend these
     # Evaluation's "new items" case: recommend nothing the visitor viewed or bought.
     exclude_history: bool = False

@@ -40,13 +40,22 @@ visitors)
 A product's interactions count whatever their quantity; repeated interactions of a visitor
 with a product count once in the popularity lists (a wholesaler's hundred orders of one item
 are one buyer).
+
+The lists come in *families* (:data:`FAMILIES`), each a function of the same encoded
+interactions (:class:`Events`) that returns its lists: :func:`fit` runs every family, and
+:mod:`.parts` runs them as independent parts of the nightly fit, the two similarity families
+split into blocks of products. A new family is one more :class:`Family` line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+import importlib
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -88,8 +97,10 @@ Lists = dict[tuple[str, str], Ranked]
 
 
 @dataclass(frozen=True, slots=True)
-class _Events:
-    """Interactions as columns of integer codes; ``age`` in days before ``now``."""
+class Events:
+    """Interactions as columns of integer codes; ``age`` in days before ``now``. Codes are
+    given in order of first appearance, so the same interactions in the same order always get
+    the same codes (ties between lists are broken by code)."""
 
     visitor: np.ndarray
     product: np.ndarray
@@ -99,10 +110,52 @@ class _Events:
     products: np.ndarray  # product code -> id
     countries: list[str]  # country code -> ISO code ("" = unknown)
     n_visitors: int
+    campaign: np.ndarray  # the visitor's campaign code
+    campaigns: list[str]  # campaign code -> utm_campaign ("" = none)
 
     @property
     def n_products(self) -> int:
         return len(self.products)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What a family reads besides the interactions."""
+
+    top_n: int = 50
+    categories: Mapping[str, str] | None = None  # product id -> category key
+    replenishable: Set[str] | None = None  # None: every product
+
+
+# A share of a family that is fitted in blocks of products: (index, count), the blocks of
+# product codes whose cost falls in the index-th of count equal slices.
+Share = tuple[int, int]
+WHOLE: Share = (0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """Lists fitted together: ``function`` (a dotted path, imported when first used) takes
+    the :class:`Events` and the :class:`Options` — and a :data:`Share` when ``blocks`` — and
+    returns its lists. ``catalog``: it reads the categories or the replenishable products;
+    ``cost``: its seconds per million interactions on the benchmark's shop
+    (``benchmarks/bench_fit_scale.py``), which the plan of parts balances."""
+
+    name: str
+    function: str
+    blocks: bool = False
+    catalog: bool = False
+    cost: float = 1.0
+
+    def fit(self, events: Events, options: Options, share: Share = WHOLE) -> Lists:
+        function = _resolve(self.function)
+        return function(events, options, share) if self.blocks else function(events, options)
+
+
+@functools.cache
+def _resolve(path: str) -> Callable[..., Lists]:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
 def fit(
@@ -112,39 +165,20 @@ def fit(
     categories: Mapping[str, str] | None = None,
     replenishable: set[str] | None = None,
     top_n: int = 50,
+    families: Iterable[Family] | None = None,
 ) -> Lists:
     """Every list of the module docstring, fitted on ``interactions`` as seen at ``now``.
 
     ``categories`` maps product ids to category keys (products without one are left out of
     ``popular_category``); ``replenishable`` names the products that may be bought again
-    (``None``: all of them)."""
-    events = _encode(interactions, now)
-    lists: Lists = {}
+    (``None``: all of them); ``families``: only these (default :data:`FAMILIES`)."""
+    events = encode(interactions, now)
     if not len(events.visitor):
-        return lists
-    everything = np.ones(len(events.visitor), dtype=bool)
-    purchases = events.kind == _PURCHASE
-
-    buyers = _popularity(events, purchases, half_life=None, weighted=False)
-    purchase_counts = np.bincount(events.product[purchases], minlength=events.n_products)
-    lists[("bestsellers", "")] = _ranked(
-        events, np.flatnonzero(buyers), buyers + purchase_counts / (purchase_counts.max() + 1.0)
-    )[:top_n]
-    lists[("popular", "")] = _top(events, _popularity(events, everything, half_life=None), top_n)
-    lists[("popular_recent", "")] = _top(
-        events, _popularity(events, everything, half_life=RECENT_HALF_LIFE_DAYS), top_n
-    )
-    lists.update(_grouped_popularity(events, "popular_country", RECENT_HALF_LIFE_DAYS, top_n))
-    lists.update(_trending(events, top_n))
-    if categories:
-        lists.update(_category_popularity(events, categories, top_n))
-    browsing = (events.kind == _VIEW) | (events.kind == _CART)
-    for name, mask in (("viewed_together", browsing), ("bought_together", purchases)):
-        for product, ranked in _similar_products(events, mask, top_n):
-            lists[(name, events.products[product])] = ranked
-    for product, ranked in _item_model(events, top_n):
-        lists[("item_model", events.products[product])] = ranked
-    lists.update(_replenishment(events, replenishable))
+        return {}
+    options = Options(top_n=top_n, categories=categories, replenishable=replenishable)
+    lists: Lists = {}
+    for family in FAMILIES if families is None else families:
+        lists.update(family.fit(events, options))
     return {key: ranked for key, ranked in lists.items() if ranked}
 
 
@@ -152,46 +186,148 @@ def fit_trending(
     interactions: Iterable[Interaction], *, now: dt.datetime, top_n: int = 50
 ) -> Lists:
     """Only ``trending`` and ``trending_country``: what the shop refreshes every few minutes."""
-    events = _encode(interactions, now)
+    events = encode(interactions, now)
     if not len(events.visitor):
         return {}
     return {key: ranked for key, ranked in _trending(events, top_n).items() if ranked}
 
 
-def _encode(interactions: Iterable[Interaction], now: dt.datetime) -> _Events:
+def encode(interactions: Iterable[Interaction], now: dt.datetime) -> Events:
     """Columns of codes for the interactions; raises ``ValueError`` on an unknown kind."""
+    return encode_rows(
+        ((item.visitor, item.product, item.at.timestamp(), item.kind, item.country,
+          item.campaign) for item in interactions),
+        now,
+    )  # fmt: skip
+
+
+def encode_rows(rows: Iterable[tuple[Any, ...]], now: dt.datetime) -> Events:
+    """:func:`encode` for rows of (visitor, product, POSIX timestamp, kind, country[,
+    campaign]): what a
+    database query gives without making an :class:`Interaction` of each (the columns take 33
+    bytes an interaction while they are read)."""
     visitor_codes: dict[str, int] = {}
     product_codes: dict[str, int] = {}
     country_codes: dict[str, int] = {"": 0}
-    visitors: list[int] = []
-    products: list[int] = []
-    countries: list[int] = []
-    kinds: list[int] = []
-    times: list[float] = []
-    for item in interactions:
+    campaign_codes: dict[str, int] = {"": 0}
+    visitors, products, countries = array("q"), array("q"), array("q")
+    kinds, times, campaigns = array("b"), array("d"), array("q")
+    for visitor, product, at, kind, country, *campaign in rows:
         try:
-            kinds.append(_KIND_CODES[item.kind])
+            kinds.append(_KIND_CODES[kind])
         except KeyError:
-            raise ValueError(f"Unknown interaction kind {item.kind!r}") from None
-        visitors.append(visitor_codes.setdefault(item.visitor, len(visitor_codes)))
-        products.append(product_codes.setdefault(item.product, len(product_codes)))
-        countries.append(country_codes.setdefault(item.country, len(country_codes)))
-        times.append(item.at.timestamp())
-    age = (now.timestamp() - np.array(times, dtype=np.float64)) / _DAY
-    return _Events(
-        visitor=np.array(visitors, dtype=np.int64),
-        product=np.array(products, dtype=np.int64),
-        country=np.array(countries, dtype=np.int64),
-        kind=np.array(kinds, dtype=np.int8),
+            raise ValueError(f"Unknown interaction kind {kind!r}") from None
+        visitors.append(visitor_codes.setdefault(visitor, len(visitor_codes)))
+        products.append(product_codes.setdefault(product, len(product_codes)))
+        countries.append(country_codes.setdefault(country, len(country_codes)))
+        code = campaign_codes.setdefault(campaign[0] or "", len(campaign_codes)) if campaign else 0
+        campaigns.append(code)
+        times.append(at)
+    age = (now.timestamp() - np.frombuffer(times, dtype=np.float64)) / _DAY
+    return Events(
+        visitor=np.frombuffer(visitors, dtype=np.int64),
+        product=np.frombuffer(products, dtype=np.int64),
+        country=np.frombuffer(countries, dtype=np.int64),
+        kind=np.frombuffer(kinds, dtype=np.int8),
         age=np.maximum(age, 0.0),
         products=np.array(list(product_codes), dtype=object),
         countries=list(country_codes),
         n_visitors=len(visitor_codes),
+        campaign=np.frombuffer(campaigns, dtype=np.int64),
+        campaigns=list(campaign_codes),
     )
 
 
+# The families ------------------------------------------------------------------------------
+def popularity(events: Events, options: Options) -> Lists:
+    """``bestsellers``, ``popular``, ``popular_recent`` and ``popular_country``."""
+    top_n = options.top_n
+    everything = np.ones(len(events.visitor), dtype=bool)
+    purchases = events.kind == _PURCHASE
+    buyers = _popularity(events, purchases, half_life=None, weighted=False)
+    purchase_counts = np.bincount(events.product[purchases], minlength=events.n_products)
+    lists = {
+        ("bestsellers", ""): _ranked(
+            events,
+            np.flatnonzero(buyers),
+            buyers + purchase_counts / (purchase_counts.max() + 1.0),
+        )[:top_n],
+        ("popular", ""): _top(events, _popularity(events, everything, half_life=None), top_n),
+        ("popular_recent", ""): _top(
+            events, _popularity(events, everything, half_life=RECENT_HALF_LIFE_DAYS), top_n
+        ),
+    }
+    lists.update(_grouped_popularity(events, "popular_country", RECENT_HALF_LIFE_DAYS, top_n))
+    return lists
+
+
+def trending(events: Events, options: Options) -> Lists:
+    """``trending`` and ``trending_country``."""
+    return _trending(events, options.top_n)
+
+
+def categories(events: Events, options: Options) -> Lists:
+    """``popular_category``, when the options name categories."""
+    if not options.categories:
+        return {}
+    return _category_popularity(events, options.categories, options.top_n)
+
+
+def replenishment(events: Events, options: Options) -> Lists:
+    """``replenishment`` of the replenishable products."""
+    return _replenishment(events, options.replenishable)
+
+
+def item_model(events: Events, options: Options) -> Lists:
+    """``item_model`` of the products with the most visitors."""
+    return {
+        ("item_model", events.products[product]): ranked
+        for product, ranked in _item_model(events, options.top_n)
+    }
+
+
+def viewed_together(events: Events, options: Options, share: Share = WHOLE) -> Lists:
+    """``viewed_together`` of the products in ``share``."""
+    browsing = (events.kind == _VIEW) | (events.kind == _CART)
+    return _similarity_lists("viewed_together", events, browsing, options.top_n, share)
+
+
+def bought_together(events: Events, options: Options, share: Share = WHOLE) -> Lists:
+    """``bought_together`` of the products in ``share``."""
+    purchases = events.kind == _PURCHASE
+    return _similarity_lists("bought_together", events, purchases, options.top_n, share)
+
+
+def _similarity_lists(
+    name: str, events: Events, mask: np.ndarray, top_n: int, share: Share
+) -> Lists:
+    return {
+        (name, events.products[product]): ranked
+        for product, ranked in _similar_products(events, mask, top_n, share)
+    }
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("popularity", f"{__name__}.popularity", cost=0.8),
+    Family("trending", f"{__name__}.trending", cost=0.55),
+    Family("categories", f"{__name__}.categories", catalog=True, cost=0.25),
+    Family("viewed_together", f"{__name__}.viewed_together", blocks=True, cost=1.4),
+    Family("bought_together", f"{__name__}.bought_together", blocks=True, cost=0.15),
+    Family("item_model", f"{__name__}.item_model", cost=1.2),
+    Family("replenishment", f"{__name__}.replenishment", catalog=True, cost=0.1),
+    Family("visits", "personalization.recommendations.sequences.visit_lists", cost=4.3),
+    Family("campaigns", "personalization.recommendations.sequences.campaign_lists", cost=0.2),
+    Family(
+        "blend_weights",
+        "personalization.recommendations.learning.blend_weights",
+        catalog=True,
+        cost=2.3,
+    ),
+)
+
+
 def _weights(
-    events: _Events, mask: np.ndarray, half_life: float | None, *, weighted: bool = True
+    events: Events, mask: np.ndarray, half_life: float | None, *, weighted: bool = True
 ) -> np.ndarray:
     """Each selected interaction's kind weight (1 when not ``weighted``), halved every
     ``half_life`` days of age."""
@@ -212,7 +348,7 @@ def _max_per_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _popularity(
-    events: _Events, mask: np.ndarray, *, half_life: float | None, weighted: bool = True
+    events: Events, mask: np.ndarray, *, half_life: float | None, weighted: bool = True
 ) -> np.ndarray:
     """Score per product code: the sum over visitors of their strongest (decayed)
     interaction weight (each visitor weighing 1, decayed, when not ``weighted``)."""
@@ -223,18 +359,18 @@ def _popularity(
     return np.bincount(keys % events.n_products, weights=best, minlength=events.n_products)
 
 
-def _named(events: _Events, products: np.ndarray, scores: np.ndarray) -> Ranked:
+def _named(events: Events, products: np.ndarray, scores: np.ndarray) -> Ranked:
     """Product codes and their scores as a ranked list of product ids."""
     return list(zip(events.products[products].tolist(), scores.tolist(), strict=True))
 
 
-def _ranked(events: _Events, products: np.ndarray, scores: np.ndarray) -> Ranked:
+def _ranked(events: Events, products: np.ndarray, scores: np.ndarray) -> Ranked:
     """``products`` (codes) sorted by ``scores`` (indexed by code), best first; ties by code."""
     order = products[np.lexsort((products, -scores[products]))]
     return _named(events, order, scores[order])
 
 
-def _top(events: _Events, scores: np.ndarray, top_n: int) -> Ranked:
+def _top(events: Events, scores: np.ndarray, top_n: int) -> Ranked:
     return _ranked(events, np.flatnonzero(scores > 0), scores)[:top_n]
 
 
@@ -259,7 +395,7 @@ def _top_per_group(
         yield int(group[start]), item[start:stop], score[start:stop]
 
 
-def _grouped_popularity(events: _Events, name: str, half_life: float, top_n: int) -> Lists:
+def _grouped_popularity(events: Events, name: str, half_life: float, top_n: int) -> Lists:
     """:func:`_popularity` per visitor country, as lists ``(name, country)``: each visitor
     counts in the country of their interactions."""
     known = events.country > 0
@@ -280,7 +416,7 @@ def _grouped_popularity(events: _Events, name: str, half_life: float, top_n: int
     }
 
 
-def _trending(events: _Events, top_n: int) -> Lists:
+def _trending(events: Events, top_n: int) -> Lists:
     everything = np.ones(len(events.visitor), dtype=bool)
     lists = {
         ("trending", ""): _top(
@@ -291,7 +427,7 @@ def _trending(events: _Events, top_n: int) -> Lists:
     return lists
 
 
-def _category_popularity(events: _Events, categories: Mapping[str, str], top_n: int) -> Lists:
+def _category_popularity(events: Events, categories: Mapping[str, str], top_n: int) -> Lists:
     """Products of each category by their visitors' weights, halved every
     :data:`CATEGORY_HALF_LIFE_DAYS`."""
     names: dict[str, int] = {}
@@ -318,9 +454,10 @@ def _category_popularity(events: _Events, categories: Mapping[str, str], top_n: 
 
 
 def _similar_products(
-    events: _Events, mask: np.ndarray, top_n: int
+    events: Events, mask: np.ndarray, top_n: int, share: Share = WHOLE
 ) -> Iterator[tuple[int, Ranked]]:
-    """Each product's ``top_n`` most similar products among the selected interactions.
+    """Each product's ``top_n`` most similar products among the selected interactions (of the
+    products in ``share`` only: see :func:`_blocks`).
 
     Each product is a row over visitors: the visitors who interacted with it (their
     :data:`MAX_PRODUCTS_PER_VISITOR` most recent products only), BM25-weighted. A visitor's
@@ -361,9 +498,7 @@ def _similar_products(
         np.bincount(product, weights=per_visitor[visitor].astype(np.float64), minlength=n_products),
         n_products,
     )
-    block_of = np.floor_divide(np.cumsum(bound), SIMILARITY_BLOCK_ENTRIES).astype(np.int64)
-    boundaries = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1], True])
-    for start, stop in zip(boundaries[:-1].tolist(), boundaries[1:].tolist(), strict=True):
+    for start, stop in _blocks(bound, share):
         block = (rows[start:stop] @ neighbours).tocoo()
         others = block.col != block.row + start
         row, col, data = block.row[others] + start, block.col[others], block.data[others]
@@ -371,7 +506,25 @@ def _similar_products(
             yield product_code, _named(events, similar, scores)
 
 
-def _item_model(events: _Events, top_n: int) -> Iterator[tuple[int, Ranked]]:
+def _blocks(bound: np.ndarray, share: Share) -> list[tuple[int, int]]:
+    """The blocks of product codes ``[start, stop)`` whose entries stay below
+    :data:`SIMILARITY_BLOCK_ENTRIES` (``bound``: an upper bound of each product's), and of
+    them the share's: those that begin in its slice of the total. The blocks are the same
+    whatever the share, so a product's list is computed alike in one part or in many."""
+    cumulative = np.cumsum(bound)
+    block_of = np.floor_divide(cumulative, SIMILARITY_BLOCK_ENTRIES).astype(np.int64)
+    boundaries = np.flatnonzero(np.r_[True, block_of[1:] != block_of[:-1], True])
+    starts, stops = boundaries[:-1], boundaries[1:]
+    index, count = share
+    if count > 1 and len(starts):
+        total = float(cumulative[-1]) or 1.0
+        before = (cumulative[starts] - bound[starts]) / total
+        owner = np.minimum(np.floor(before * count).astype(np.int64), count - 1)
+        starts, stops = starts[owner == index], stops[owner == index]
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def _item_model(events: Events, top_n: int) -> Iterator[tuple[int, Ranked]]:
     """Each product's ``top_n`` largest positive weights in EASE (Steck, 2019), a linear
     model that predicts each product from the visitor's others: with ``G`` the product
     co-occurrence matrix over visitors plus ``ITEM_MODEL_L2`` on its diagonal and
@@ -414,7 +567,7 @@ def _item_model(events: _Events, top_n: int) -> Iterator[tuple[int, Ranked]]:
                 )
 
 
-def _replenishment(events: _Events, replenishable: set[str] | None) -> Lists:
+def _replenishment(events: Events, replenishable: Set[str] | None) -> Lists:
     """Per bought product: the smoothed repurchase share times recent demand."""
     purchases = events.kind == _PURCHASE
     if not purchases.any():

@@ -28,7 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import engine
-from .base import CART, KINDS, PURCHASE, VIEW, Context, Interaction, MemoryStore, Strategy
+from .base import (
+    CART,
+    KINDS,
+    MAX_SESSION,
+    PURCHASE,
+    SESSION_GAP,
+    VIEW,
+    Context,
+    Interaction,
+    MemoryStore,
+    Strategy,
+)
 from .strategies import BUILTIN_STRATEGIES, recommend
 
 FUTURE_PURCHASES = "future-purchases"
@@ -169,7 +180,22 @@ def history_context(events: Sequence[Interaction], *, now: dt.datetime, country:
         purchased=list(dict.fromkeys(purchased)),
         country=country,
         purchased_at={e.product: e.at for e in events if e.kind == PURCHASE},
+        session=session_products(events, now=now),
     )
+
+
+def session_products(events: Sequence[Interaction], *, now: dt.datetime) -> list[str]:
+    """The products of the visit going on at ``now``, most recent first, repeats kept: the
+    trailing run of ``events`` (in time order) without a gap over :data:`~.base.SESSION_GAP`,
+    when its last event is within that gap of ``now``; at most :data:`~.base.MAX_SESSION`."""
+    session: list[str] = []
+    later = now
+    for event in reversed(events):
+        if later - event.at > SESSION_GAP or len(session) >= MAX_SESSION:
+            break
+        session.append(event.product)
+        later = event.at
+    return session
 
 
 def _future_purchase_queries(data: Split) -> dict[str, list[Query]]:

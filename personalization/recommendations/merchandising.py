@@ -6,7 +6,9 @@ refitted: serving applies the rules to the candidates the strategy ranked (and t
 before the list is cut to its limit, for the personalized and the control group alike:
 
 1. drop the excluded products, the products of an excluded category and the products whose
-   stock (the adapter's ``stock()``) is below the minimum (unknown stock is kept);
+   stock (the adapter's ``stock()``) is below the minimum (unknown stock is kept); with
+   ``exclude_viewed``, the products the visitor viewed (before the strategy ranks: it then
+   ranks others in their place);
 2. reorder by the boosts: the candidate at position ``p`` (1, 2, … in the strategy's order,
    after step 1) scores ``(1 + b) / p``, where ``b`` is its boost — the weight of its
    category's boost, plus the margin boost's weight times its margin divided by the best
@@ -45,6 +47,7 @@ EXCLUDE_CATEGORY = "exclude_category"
 BOOST_CATEGORY = "boost_category"
 BOOST_MARGIN = "boost_margin"
 MIN_STOCK = "min_stock"
+EXCLUDE_VIEWED = "exclude_viewed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,9 @@ class Rules:
     category_boosts: Mapping[str, float] = field(default_factory=dict)
     margin_boost: float = 0.0
     min_stock: int | None = None
+    # Leave out the products the visitor viewed (recently, and in this visit): by default the
+    # blend shows them again when they are likely next.
+    exclude_viewed: bool = False
     # Bad pins already logged by this process (for these rules: a reload logs them again).
     warned: set[str] = field(default_factory=set, repr=False)
 
@@ -175,6 +181,7 @@ def compile_rules(placement: str, rows: Iterable[Any]) -> Rules | None:
     category_boosts: dict[str, float] = {}
     margin_boost = 0.0
     min_stock: int | None = None
+    exclude_viewed = False
     for order, row in enumerate(rows):
         kind = row.kind
         product = str(row.product_key or "").strip()
@@ -192,6 +199,8 @@ def compile_rules(placement: str, rows: Iterable[Any]) -> Rules | None:
             margin_boost = max(margin_boost, weight)
         elif kind == MIN_STOCK and row.min_stock is not None and row.min_stock >= 0:
             min_stock = max(min_stock or 0, int(row.min_stock))
+        elif kind == EXCLUDE_VIEWED:
+            exclude_viewed = True
         else:
             logger.warning("personalization: placement %r: rule %r skipped", placement, row)
     placed: dict[str, int] = {}
@@ -205,9 +214,11 @@ def compile_rules(placement: str, rows: Iterable[Any]) -> Rules | None:
         category_boosts={key: value for key, value in category_boosts.items() if value > 0},
         margin_boost=margin_boost,
         min_stock=min_stock or None,
+        exclude_viewed=exclude_viewed,
     )
     empty = not (
-        rules.pins
+        rules.exclude_viewed
+        or rules.pins
         or rules.excluded_products
         or rules.excluded_categories
         or rules.boosts

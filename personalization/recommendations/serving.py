@@ -28,7 +28,7 @@ from ..products import get_adapter, valid_keys
 from ..profiling.visitor import VisitorProfile
 from . import coldstart
 from . import strategies as builtin
-from .base import REBUY_AFTER, Context, Strategy
+from .base import MAX_SESSION, REBUY_AFTER, Context, Strategy
 from .merchandising import Rules, card_facts, product_facts
 from .store import SharedStore
 
@@ -139,18 +139,25 @@ def context_for(
     page's ``category`` first)."""
     visitor = getattr(request, "visitor", None)
     context = Context(now=timezone.now(), product=product_key)
+    first_visit = True
     try:
         context.cart = [str(key) for key in get_adapter().cart_product_keys(request)]
     except Exception:
         logger.exception("personalization: the adapter could not read the cart")
     if isinstance(visitor, VisitorProfile) and visitor.is_tracked:
         context.viewed = [str(key) for key in visitor.recently_viewed]
+        context.session = visitor.session_views[:MAX_SESSION]
+        context.campaign = str(visitor.referrer.campaign or "")
+        first_visit = visitor.visit_count <= 1
         context.purchased = [str(key) for key in visitor.purchased]
         context.categories = visitor.top_categories
         context.country = visitor.geo.country_code or ""
         context.purchased_at = _just_ordered(visitor)
     if category:
         context.categories = [category, *(key for key in context.categories if key != category)]
+    if context.categories and first_visit:
+        # A first visit: the page's category, else the one their first views showed.
+        context.landing_category = context.categories[0]
     return context
 
 
@@ -266,7 +273,10 @@ def _candidates(
     coldstart.request_fit_if_due()
     overfetch = OVERFETCH
     if rules is not None:
-        context = dataclasses.replace(context, exclude=context.exclude | rules.left_out())
+        left_out = rules.left_out()
+        if rules.exclude_viewed:
+            left_out |= {*context.viewed, *context.session}
+        context = dataclasses.replace(context, exclude=context.exclude | left_out)
         if rules.filters:
             overfetch = FILTERED_OVERFETCH
     keys, name = _ranked(name, context, limit * overfetch)
@@ -361,6 +371,7 @@ def recommend_for_visitor(visitor_id: str, placement: str = "email", *, limit: i
             purchased=list(dict.fromkeys(purchased)),
             country=row.country_code or "",
             categories=sorted(interests, key=lambda key: -float(interests[key][0])),
+            campaign=row.latest_campaign or row.first_campaign or "",
         )
     except Exception:
         logger.exception("personalization: could not prepare recommendations for %r", visitor_id)

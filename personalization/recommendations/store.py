@@ -4,7 +4,9 @@
 2. Django's cache (``CACHE_ALIAS``), one entry per list, shared by every process;
 3. the ``RecommendationList`` table, read (one query for all missing lists) only on a miss.
 
-Writing new lists bumps their version (:class:`~personalization.versioning.SharedVersion`),
+Only the lists served are read: those of an empty ``fit``; the nightly fit writes its lists
+under its own id and switches them in at once (:mod:`.parts`). Writing new lists bumps their
+version (:class:`~personalization.versioning.SharedVersion`),
 which every process checks at most once a second in a shared cache, or every
 ``SHARED_STATE_SECONDS`` in the database when the cache is per process; warm serving costs no
 SQL and usually no cache round trip.
@@ -12,6 +14,7 @@ SQL and usually no cache round trip.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
 import threading
@@ -21,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from .. import resilience
@@ -128,7 +130,9 @@ def _load(version: str, name: str, keys: list[str]) -> dict[str, Ranked]:
     absent = [key for key in keys if key not in result]
     if absent:
         rows = dict(
-            RecommendationList.objects.filter(name=name, key__in=absent).values_list("key", "items")
+            RecommendationList.objects.filter(fit="", name=name, key__in=absent).values_list(
+                "key", "items"
+            )
         )
         fresh = {}
         for key in absent:
@@ -148,23 +152,72 @@ def save_lists(lists: Mapping[tuple[str, str], Ranked], names: Iterable[str] | N
     from ..models import RecommendationList
 
     replaced = set(names) if names is not None else {name for name, _ in lists}
+    with transaction.atomic():
+        lock_live()
+        if replaced:
+            RecommendationList.objects.filter(fit="", name__in=replaced).delete()
+        written = insert_lists({key: ranked for key, ranked in lists.items() if key[0] in replaced})
+    publish()
+    return written
+
+
+def insert_lists(lists: Mapping[tuple[str, str], Ranked], *, fit: str = "", part: int = 0) -> int:
+    """Insert the non-empty lists (as served, or under a fit's id); returns how many. On
+    PostgreSQL by COPY: a fit of a big shop writes hundreds of thousands of lists."""
+    from ..models import RecommendationList
+
     now = timezone.now()
     rows = [
-        RecommendationList(
-            name=name,
-            key=key[:100],
-            items=[[product, round(float(score), 6)] for product, score in ranked],
-            computed_at=now,
-        )
+        (name, key[:100], [[product, round(float(score), 6)] for product, score in ranked])
         for (name, key), ranked in lists.items()
-        if name in replaced and ranked
+        if ranked
     ]
-    with transaction.atomic():
-        if replaced:
-            RecommendationList.objects.filter(Q(name__in=replaced)).delete()
-        RecommendationList.objects.bulk_create(rows, batch_size=2000)
-    publish()
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        RecommendationList.objects.bulk_create(
+            (RecommendationList(name=name, key=key, items=items, computed_at=now, fit=fit,
+                                part=part) for name, key, items in rows),
+            batch_size=2000,
+        )  # fmt: skip
+        return len(rows)
+    from psycopg.types.json import Jsonb
+
+    table = connection.ops.quote_name(RecommendationList._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            f"COPY {table} (name, key, items, computed_at, fit, part) FROM STDIN"
+        ) as copy,
+    ):
+        for name, key, items in rows:
+            copy.write_row((name, key, Jsonb(items), now, fit, part))
     return len(rows)
+
+
+LIVE_KEY = "pzn:v1:recommendations-live"
+
+
+def lock_live() -> dt.datetime | None:
+    """Lock the record of the lists served until the transaction ends, so that their writers
+    take turns; returns the moment the fit they come from was as of (None: not recorded)."""
+    from ..models import SharedState
+
+    row, _ = SharedState.objects.select_for_update().get_or_create(
+        key=LIVE_KEY, defaults={"value": ""}
+    )
+    try:
+        return dt.datetime.fromisoformat(row.value) if row.value else None
+    except ValueError:
+        return None
+
+
+def mark_live(fitted_as_of: dt.datetime) -> None:
+    """Record, under :func:`lock_live`, the moment the fit switched in was as of."""
+    from ..models import SharedState
+
+    SharedState.objects.filter(key=LIVE_KEY).update(
+        value=fitted_as_of.astimezone(dt.UTC).isoformat(), updated_at=timezone.now()
+    )
 
 
 def publish() -> None:

@@ -7,9 +7,10 @@ signals a placement can choose, with ``bestsellers`` as the non-personalized def
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
-from .base import Context, ListStore, Ranked, Strategy
+from .base import MAX_SESSION, Context, ListStore, Ranked, Strategy
 
 # How much of a visitor's history item-to-item strategies start from, most recent first.
 MAX_SEEDS = 20
@@ -59,6 +60,9 @@ def _first(ranked: Iterable[str], blocked: set[str], limit: int) -> list[str]:
 
 def _best(scores: Mapping[str, float], limit: int) -> list[str]:
     """The ``limit`` best-scored products (ties by id, for a stable order)."""
+    if len(scores) > 4 * limit:
+        best = heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
+        return [product for product, _ in best]
     return sorted(scores, key=lambda product: (-scores[product], product))[:limit]
 
 
@@ -70,16 +74,28 @@ def _seed_weights(seeds: Iterable[str], decay: float) -> dict[str, float]:
 
 
 def _neighbours(
-    lists: Iterable[Mapping[str, Ranked]], weights: Mapping[str, float], blocked: set[str]
+    lists: Iterable[Mapping[str, Ranked]],
+    weights: Mapping[str, float],
+    blocked: set[str],
+    *,
+    each_on_its_own_scale: bool = False,
 ) -> dict[str, float]:
     """Products in the seeds' item-to-item ``lists``: the sum of their scores times the
-    seeds' weights."""
+    seeds' weights (each list first divided by its best score with
+    ``each_on_its_own_scale``)."""
     scores: dict[str, float] = {}
+    get = scores.get
     for by_seed in lists:
         for seed, ranked in by_seed.items():
+            weight = weights[seed]
+            if each_on_its_own_scale:
+                top = ranked[0][1] if ranked else 0.0
+                if top <= 0:
+                    continue
+                weight /= top
             for product, similarity in ranked:
                 if product not in blocked:
-                    scores[product] = scores.get(product, 0.0) + weights[seed] * similarity
+                    scores[product] = get(product, 0.0) + weight * similarity
     return scores
 
 
@@ -196,25 +212,40 @@ class Bestsellers(_OneList):
 
 
 class Blend(Strategy):
-    """The personal mix, for any visitor.
+    """The personal mix, for any visitor, and session-aware.
 
-    Signals, each scoring its candidates in [0, 1] (divided by its best score) and weighed by
-    its ``…_weight``; a product's score is the sum:
+    Signals (:meth:`signals`), each scoring its candidates in [0, 1] (divided by its best
+    score) and weighed; a product's score is the sum:
 
-    - buy again: the visitor's past purchases, as :class:`BuyAgain` ranks them;
-    - recently viewed: the visitor's views, the latest first;
-    - taste: the ``item_model`` lists of the visitor's history (the page's product, cart,
-      views and purchases, most recent first, each weighing
-      ``1 / (1 + position) ** seed_decay``), and the co-occurrence lists of the products
-      outside the item model;
-    - intent: the co-occurrence neighbours of the page's product and the cart;
-    - category interests: the popular products of the visitor's top categories;
-    - place and time: recent favourites of the visitor's country, of everyone, and trending.
+    - ``buy_again``: the visitor's past purchases, as :class:`BuyAgain` ranks them;
+    - ``viewed``: the visitor's views, the latest first;
+    - ``item_model``: the ``item_model`` lists of the visitor's history (the page's product,
+      cart, views and purchases, most recent first, each weighing
+      ``1 / (1 + position) ** seed_decay``), and ``neighbours``: the co-occurrence lists of
+      the products outside the item model;
+    - ``intent``: the co-occurrence neighbours of the page's product and the cart;
+    - ``category``: the popular products of the visitor's top categories (a first visit's
+      landing category first);
+    - ``country``, ``recent``, ``trending``: recent favourites of the visitor's country, of
+      everyone, and what trends;
+    - ``campaign``: what the visitors of the campaign they came from took;
+    - this visit (``Context.session``): ``session_views``, the products viewed in it, the
+      latest and the most revisited first (a product viewed minutes ago is often the next
+      one); ``session_next``, what visitors take next after its last products
+      (``session_next`` lists); ``session_similar``, their co-occurrence neighbours.
 
-    A signal that knows nothing of the visitor adds nothing, which leaves a new visitor their
-    country's recent favourites mixed with what sells everywhere, and gives a returning
-    customer mostly what they buy again and what goes with it. The weights were chosen on the
-    training period of a year of real purchases (``benchmarks/bench_recommendations.py``)."""
+    Weights: two sets, one for a visitor in the middle of a visit (``session`` set) and one
+    without (``history`` set: an email, a first page). Each shop's nightly fit learns both on
+    its own history (:mod:`.learning`, stored as the ``blend_weights`` lists); until then,
+    and for a signal the fit did not learn, the class's ``…_weight`` attributes (history) and
+    :attr:`session_weights` apply. A signal that knows nothing of the visitor adds nothing,
+    which leaves a new visitor their country's and campaign's favourites mixed with what
+    sells everywhere, and gives a returning customer mostly what they buy again and what
+    goes with it.
+
+    New products (``new_products``: first seen lately, few visitors) get a bounded boost,
+    never learned: up to ``RECOMMENDATION_NEW_PRODUCT_BOOST`` times the best candidate's
+    score, and only when another signal already proposes them."""
 
     name = "auto"
     label = "Recommended for you"
@@ -229,40 +260,179 @@ class Blend(Strategy):
     country_weight = 0.3
     recent_weight = 0.2
     trending_weight = 0.1
+    campaign_weight = 0.3
     seeds = 100
     seed_decay = 0.15
+    # Until the fit learns them: the weights while a visit is going on.
+    session_weights: Mapping[str, float] = {
+        "session_views": 1.0,
+        "session_next": 1.0,
+        "session_similar": 0.5,
+    }
+    session_decay = 1.0  # how fast older views of the visit count less
+    session_seeds = 10  # how many of the visit's last products its lists start from
+
+    def history_weights(self) -> dict[str, float]:
+        """The default weights without a visit going on: the class's attributes."""
+        return {
+            "buy_again": self.buy_again_weight,
+            "viewed": self.viewed_weight,
+            "item_model": self.item_model_weight,
+            "neighbours": self.neighbour_weight,
+            "intent": self.intent_weight,
+            "category": self.category_weight,
+            "country": self.country_weight,
+            "recent": self.recent_weight,
+            "trending": self.trending_weight,
+            "campaign": self.campaign_weight,
+            **dict.fromkeys(SESSION_SIGNALS, 0.0),
+        }
+
+    def weights(self, context: Context, store: ListStore) -> dict[str, float]:
+        """The weight of each signal for this context: learned by the fit when it did."""
+        situation = SESSION if context.session else HISTORY
+        weights = self.history_weights()
+        if situation == SESSION:
+            weights.update(self.session_weights)
+        for signal, weight in store.get(WEIGHTS_LIST, situation):
+            if signal in weights:
+                weights[signal] = float(weight)
+        return weights
+
+    def signals(
+        self, context: Context, store: ListStore, names: Iterable[str] | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Each signal's scores, divided by its best (signals of ``names`` only, default
+        every one); excluded products are left out."""
+        blocked = context.excluded()
+        raw = self._raw_signals(context, store, set(SIGNALS if names is None else names), blocked)
+        return {name: _scaled(signal, blocked) for name, signal in raw.items()}
+
+    def _raw_signals(
+        self, context: Context, store: ListStore, wanted: set[str], blocked: set[str]
+    ) -> dict[str, Mapping[str, float]]:
+        """Each wanted signal's scores as found (not scaled; may hold ``blocked``)."""
+        found: dict[str, Mapping[str, float]] = {}
+        if "buy_again" in wanted:
+            found["buy_again"] = _buy_again_scores(context, store, self.buy_again_decay)
+        if "viewed" in wanted:
+            found["viewed"] = _seed_weights(context.viewed[:MAX_SEEDS], 1.0)
+        current = [context.product] if context.product else []
+        if wanted & {"item_model", "neighbours"}:
+            history = [*current, *context.cart, *_interleave(context.viewed, context.purchased)]
+            weights = _seed_weights(history[: self.seeds], self.seed_decay)
+            modelled = store.get_many("item_model", weights)
+            found["item_model"] = _neighbours([modelled], weights, blocked)
+            others = [seed for seed in weights if seed not in modelled]
+            co_occurring = (store.get_many(name, others) for name in CO_OCCURRENCE_LISTS)
+            found["neighbours"] = _neighbours(co_occurring, weights, blocked)
+        if "intent" in wanted:
+            intent = _seed_weights([*current, *context.cart, *context.just_bought()], 1.0)
+            around = (store.get_many(name, intent) for name in CO_OCCURRENCE_LISTS)
+            found["intent"] = _neighbours(around, intent, blocked)
+        if "category" in wanted:
+            found["category"] = _category_scores(context, store)
+        if "country" in wanted and context.country:
+            found["country"] = dict(store.get("popular_country", context.country))
+        if "recent" in wanted:
+            found["recent"] = dict(store.get("popular_recent"))
+        if "trending" in wanted:
+            found["trending"] = dict(store.get("trending"))
+        if "campaign" in wanted and context.campaign:
+            found["campaign"] = dict(store.get("popular_campaign", context.campaign[:100]))
+        if context.session:
+            found.update(self._session_signals(context, store, wanted, blocked))
+        return found
+
+    def _session_signals(
+        self, context: Context, store: ListStore, wanted: set[str], blocked: set[str]
+    ) -> dict[str, Mapping[str, float]]:
+        session = context.session[:MAX_SESSION]
+        found: dict[str, Mapping[str, float]] = {}
+        if "session_views" in wanted:
+            views: dict[str, float] = {}
+            for position, product in enumerate(session):
+                views[product] = views.get(product, 0.0) + 1.0 / (1.0 + position) ** (
+                    self.session_decay
+                )
+            found["session_views"] = views
+        seeds = list(dict.fromkeys(session))[: self.session_seeds]
+        if "session_next" in wanted:
+            steep = _seed_weights(seeds, 2.0 * self.session_decay)
+            found["session_next"] = _neighbours(
+                [store.get_many("session_next", steep)], steep, blocked, each_on_its_own_scale=True
+            )
+        if "session_similar" in wanted:
+            weights = _seed_weights(seeds, self.session_decay)
+            lists = (store.get_many(name, weights) for name in CO_OCCURRENCE_LISTS)
+            found["session_similar"] = _neighbours(
+                lists, weights, blocked, each_on_its_own_scale=True
+            )
+        return found
 
     def recommend(self, context: Context, store: ListStore, limit: int) -> list[str]:
+        weights = self.weights(context, store)
+        used = {name for name, weight in weights.items() if weight > 0}
         blocked = context.excluded()
         scores: dict[str, float] = {}
-
-        def add(weight: float, signal: Mapping[str, float]) -> None:
+        get = scores.get
+        for name, signal in self._raw_signals(context, store, used, blocked).items():
             top = max(signal.values(), default=0.0)
-            if weight <= 0 or top <= 0:
-                return
+            if top <= 0:
+                continue
+            factor = weights[name] / top
             for product, value in signal.items():
                 if product not in blocked:
-                    scores[product] = scores.get(product, 0.0) + weight * value / top
-
-        add(self.buy_again_weight, _buy_again_scores(context, store, self.buy_again_decay))
-        add(self.viewed_weight, _seed_weights(context.viewed[:MAX_SEEDS], 1.0))
-        current = [context.product] if context.product else []
-        history = [*current, *context.cart, *_interleave(context.viewed, context.purchased)]
-        weights = _seed_weights(history[: self.seeds], self.seed_decay)
-        modelled = store.get_many("item_model", weights)
-        add(self.item_model_weight, _neighbours([modelled], weights, blocked))
-        others = [seed for seed in weights if seed not in modelled]
-        co_occurring = (store.get_many(name, others) for name in CO_OCCURRENCE_LISTS)
-        add(self.neighbour_weight, _neighbours(co_occurring, weights, blocked))
-        intent = _seed_weights([*current, *context.cart, *context.just_bought()], 1.0)
-        around = (store.get_many(name, intent) for name in CO_OCCURRENCE_LISTS)
-        add(self.intent_weight, _neighbours(around, intent, blocked))
-        add(self.category_weight, _category_scores(context, store))
-        if context.country:
-            add(self.country_weight, dict(store.get("popular_country", context.country)))
-        add(self.recent_weight, dict(store.get("popular_recent")))
-        add(self.trending_weight, dict(store.get("trending")))
+                    scores[product] = get(product, 0.0) + factor * value
+        _boost_new(scores, store)
         return _best(scores, limit)
+
+
+# The blend's signals, and its two weight sets (keys of the ``blend_weights`` lists).
+SESSION_SIGNALS = ("session_views", "session_next", "session_similar")
+SIGNALS = (
+    "buy_again",
+    "viewed",
+    "item_model",
+    "neighbours",
+    "intent",
+    "category",
+    "country",
+    "recent",
+    "trending",
+    "campaign",
+    *SESSION_SIGNALS,
+)
+WEIGHTS_LIST = "blend_weights"
+SESSION, HISTORY = "session", "history"
+
+
+def _scaled(signal: Mapping[str, float], blocked: set[str]) -> dict[str, float]:
+    """``signal`` without ``blocked`` products, divided by its best score; {} when it has
+    no positive score."""
+    top = max(signal.values(), default=0.0)
+    if top <= 0:
+        return {}
+    return {product: value / top for product, value in signal.items() if product not in blocked}
+
+
+def _boost_new(scores: dict[str, float], store: ListStore) -> None:
+    """Raise the new products among ``scores`` by up to ``RECOMMENDATION_NEW_PRODUCT_BOOST``
+    (at most 1) times the best score, in proportion to their newness."""
+    from ..conf import app_settings
+
+    if not scores:
+        return
+    try:
+        share = float(app_settings.RECOMMENDATION_NEW_PRODUCT_BOOST)
+    except (TypeError, ValueError):
+        return
+    boost = min(share, 1.0) * max(scores.values())
+    if not boost > 0:
+        return
+    for product, newness in store.get("new_products"):
+        if product in scores:
+            scores[product] += boost * newness
 
 
 def _interleave(first: Sequence[str], second: Sequence[str]) -> list[str]:

@@ -25,6 +25,7 @@ def profile(request: HttpRequest) -> JsonResponse:
             "country": visitor.geo.country_code,
             "city": visitor.geo.city,
             "recently_viewed": visitor.recently_viewed,
+            "session_views": visitor.session_views,
             "top_categories": visitor.top_categories,
             "in_control_group": visitor.in_control_group,
             "is_bot": visitor.is_bot,
