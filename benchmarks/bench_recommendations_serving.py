@@ -5,30 +5,41 @@
   (visits of a few views within a favourite category, carts, purchases, six countries) over a
   2,000-product catalogue. Seconds and the process's peak memory.
 - **Serving**, warm: ``{% recommendations %}`` for a returning visitor (the blend, with recent
-  views and a purchase) against the same markup rendered from a fixed list of the same
-  products (the baseline: what any product list costs), and ``GET api/recommendations/``
-  through the middleware against a plain view through the same middleware. Medians and SQL
-  queries per call.
+  views and a purchase), the same for a visitor in the middle of a visit (five product views
+  in it, so the session signals work), against the same markup rendered from a fixed list of
+  the same products (the baseline: what any product list costs), and
+  ``GET api/recommendations/`` through the middleware against a plain view through the same
+  middleware. Medians and SQL queries per call.
+- ``--baseline REV``: the same measurements of another revision's code (a git worktree of
+  ``REV``, made and removed by the script), in the same run, the two alternating over
+  ``--rounds``; each measurement runs in a fresh process. Medians of the rounds and ratios.
 
 Runs on the test settings (SQLite in memory). Writes its section of benchmarks/RESULTS.md.
 
     python benchmarks/bench_recommendations_serving.py [--interactions 1000000] [--calls 2000]
+        [--baseline REV --rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# A measurement of another revision imports its code from that revision's worktree.
+CODE = Path(os.environ.get("PZN_BENCH_CODE") or ROOT)
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(CODE))
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 
 import django  # noqa: E402
@@ -131,14 +142,8 @@ def timed(func, calls: int) -> tuple[float, int]:  # type: ignore[no-untyped-def
     return statistics.median(rounds), len(statements)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--products", type=int, default=2000)
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-
+def measure(args: argparse.Namespace) -> dict:
+    """Every figure of one run of the code on ``sys.path`` (this tree, or ``PZN_BENCH_CODE``)."""
     from personalization.recommendations import precompute, store
     from personalization.testutils import attach_visitor
 
@@ -157,11 +162,20 @@ def main() -> None:
 
     factory = RequestFactory()
     viewed = [products[5].pk, products[25].pk, products[45].pk]
+    this_visit = [products[n] for n in (300, 301, 5, 302, 301)]
 
-    def request():  # type: ignore[no-untyped-def]
+    def request(in_visit: bool = False):  # type: ignore[no-untyped-def]
         req = factory.get("/")
-        attach_visitor(req, in_control_group=False, recently_viewed=viewed,
-                       purchased=[products[65].pk], geo={"country_code": "DE"})  # fmt: skip
+        visitor = attach_visitor(
+            req,
+            in_control_group=False,
+            recently_viewed=viewed,
+            purchased=[products[65].pk],
+            geo={"country_code": "DE"},
+        )
+        if in_visit:
+            for product in this_visit:
+                visitor.record_view_at(product.pk, None, time.time())
         return req
 
     tag = Template(
@@ -172,6 +186,9 @@ def main() -> None:
     def render_tag() -> str:
         return tag.render(Context({"request": request(), "p": page_product}))
 
+    def render_in_visit() -> str:
+        return tag.render(Context({"request": request(in_visit=True), "p": page_product}))
+
     shown = [p for p in products[100:104]]
     markup = get_template("personalization/recommendations.html")
 
@@ -181,18 +198,29 @@ def main() -> None:
         )  # fmt: skip
 
     def render_fixed() -> str:
-        request()  # the same visitor set-up, so only the recommending differs
+        request(in_visit=True)  # the same visitor set-up, so only the recommending differs
         items = [{"product": p, "pk": p.pk, "name": p.name, "url": p.get_absolute_url(),
                   "price": p.price, "image_url": None} for p in shown]  # fmt: skip
         return markup.render({"recommendations": Fixed, "items": items})
 
     assert render_tag().count("pzn-recs__item") == 4, render_tag()
+    assert render_in_visit().count("pzn-recs__item") == 4, render_in_visit()
     store.forget_local()
-    tag_us, tag_queries = timed(render_tag, args.calls)
-    fixed_us, fixed_queries = timed(render_fixed, args.calls)
+    figures = {
+        "interactions": result["interactions"],
+        "lists": result["lists"],
+        "precompute_s": precompute_seconds,
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+    }
+    figures["tag_us"], figures["tag_queries"] = timed(render_tag, args.calls)
+    figures["visit_us"], figures["visit_queries"] = timed(render_in_visit, args.calls)
+    figures["fixed_us"], figures["fixed_queries"] = timed(render_fixed, args.calls)
 
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36")
     client.get("/")
+    for product in this_visit:
+        client.get(f"/products/{product.slug}/")  # the API's visitor is mid-visit too
     api_url = (
         f"/personalization/api/recommendations/?placement=home&product={page_product.pk}&limit=4"
     )
@@ -204,40 +232,115 @@ def main() -> None:
     def plain() -> None:
         client.get("/")
 
-    api_us, api_queries = timed(api, args.calls // 4)
-    plain_us, plain_queries = timed(plain, args.calls // 4)
+    figures["api_us"], figures["api_queries"] = timed(api, args.calls // 4)
+    figures["plain_us"], figures["plain_queries"] = timed(plain, args.calls // 4)
+    return figures
 
+
+def in_fresh_process(args: argparse.Namespace, code: Path | None) -> dict:
+    """:func:`measure` in a new process, on ``code`` (a worktree) or this tree."""
+    env = dict(os.environ, PZN_BENCH_CODE=str(code or ROOT))
+    command = [sys.executable, __file__, "--child", "--interactions", str(args.interactions),
+               "--products", str(args.products), "--calls", str(args.calls)]  # fmt: skip
+    output = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--interactions", type=int, default=1_000_000)
+    parser.add_argument("--products", type=int, default=2000)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--baseline", metavar="REV", help="also measure REV's code, alternating")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        return
+
+    current: list[dict] = []
+    baseline: list[dict] = []
+    worktree = None
+    if args.baseline:
+        worktree = Path(tempfile.mkdtemp(prefix="pzn-baseline-")) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
+                        str(worktree), args.baseline], check=True)  # fmt: skip
+    try:
+        for round_number in range(args.rounds if args.baseline else 1):
+            if worktree is not None:
+                baseline.append(in_fresh_process(args, worktree))
+            current.append(in_fresh_process(args, None))
+            print(f"round {round_number + 1}: {current[-1]}", file=sys.stderr)
+    finally:
+        if worktree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(worktree)], check=False)  # fmt: skip
+    now, then = median_of(current), (median_of(baseline) if baseline else None)
+    section = report(args, now, then, len(current))
+    print(section)
+    if not args.no_write:
+        write_section("bench_recommendations_serving", section)
+
+
+def report(args: argparse.Namespace, now: dict, then: dict | None, rounds: int) -> str:
+    def row(label: str, key: str) -> str:
+        queries = int(now[key.replace("_us", "_queries")])
+        cells = f"| {label} | {now[key]:.0f} | {queries} |"
+        if then is not None:
+            before = int(then[key.replace("_us", "_queries")])
+            cells += f" {then[key]:.0f} | {before} | {now[key] / then[key]:.2f} |"
+        return cells
+
+    header = "| warm, per call | median µs | SQL queries |"
+    rule = "| --- | ---: | ---: |"
+    if then is not None:
+        header += f" `{args.baseline}` µs | its queries | ratio |"
+        rule += " ---: | ---: | ---: |"
     lines = [
         "## Recommendations: precomputing and serving",
         "",
         f"Run on {time.strftime('%Y-%m-%d')} — {machine()}, SQLite in memory.",
         f"`python benchmarks/bench_recommendations_serving.py --interactions "
-        f"{args.interactions}`: {args.products:,} products in 20 categories.",
+        f"{args.interactions}"
+        + (f" --baseline {args.baseline} --rounds {args.rounds}" if then is not None else "")
+        + f"`: {args.products:,} products in 20 categories"
+        + (
+            f"; medians of {rounds} rounds, each measurement in a fresh process, this code and "
+            f"`{args.baseline}`'s alternating."
+            if then is not None
+            else "."
+        ),
         "",
-        f"- **Precompute** (`precompute.recompute_all()`: read {result['interactions']:,} "
-        f"interactions, fit, store {result['lists']:,} lists): {precompute_seconds:.1f} s on "
-        f"one core (target 60 s); the process's peak resident memory {rss_after:.0f} MiB "
-        f"({rss_before:.0f} MiB before it; target 2 GB).",
+        f"- **Precompute** (`precompute.recompute_all()`: read {now['interactions']:,.0f} "
+        f"interactions, fit, store {now['lists']:,.0f} lists): {now['precompute_s']:.1f} s on "
+        f"one core (target 60 s)"
+        + (f"; `{args.baseline}`: {then['precompute_s']:.1f} s" if then is not None else "")
+        + f". The process's peak resident memory {now['rss_after']:.0f} MiB "
+        f"({now['rss_before']:.0f} MiB before it; target 2 GB).",
         "",
-        "| warm, per call | median µs | SQL queries |",
-        "| --- | ---: | ---: |",
-        f"| `{{% recommendations %}}`, blend, returning visitor | {tag_us:.0f} | {tag_queries} |",
-        f"| the same markup from a fixed list (baseline) | {fixed_us:.0f} | {fixed_queries} |",
-        f"| `GET api/recommendations/` through the middleware | {api_us:.0f} | {api_queries} |",
-        f"| `GET /` plain view through the middleware (baseline) | {plain_us:.0f} | "
-        f"{plain_queries} |",
+        header,
+        rule,
+        row("`{% recommendations %}`, blend, returning visitor", "tag_us"),
+        row("the same, in the middle of a visit (5 views)", "visit_us"),
+        row("the same markup from a fixed list (baseline)", "fixed_us"),
+        row("`GET api/recommendations/` through the middleware, mid-visit", "api_us"),
+        row("`GET /` plain view through the middleware (baseline)", "plain_us"),
         "",
-        f"Recommending adds {tag_us - fixed_us:.0f} µs to rendering the same products "
-        f"(ratio {tag_us / fixed_us:.2f}); the API answers in {api_us / 1000:.2f} ms, "
-        f"{api_us - plain_us:.0f} µs more than a plain page. Target: at most 1 ms and 2 "
-        "queries warm. The tag's query loads the products (templates get model instances); the "
-        "API serves cached product cards, so its one statement is the exposure's INSERT "
-        "(written with the page's other exposures when the response leaves).",
+        f"Recommending adds {now['visit_us'] - now['fixed_us']:.0f} µs to rendering the same "
+        f"products mid-visit (ratio {now['visit_us'] / now['fixed_us']:.2f}); the API answers "
+        f"in {now['api_us'] / 1000:.2f} ms, {now['api_us'] - now['plain_us']:.0f} µs more "
+        "than a plain page. Target: at most 1 ms and 2 queries warm. The tag's query loads the "
+        "products (templates get model instances); the API serves cached product cards, so "
+        "its one statement is the exposure's INSERT (written with the page's other exposures "
+        "when the response leaves).",
     ]
-    section = "\n".join(lines)
-    print(section)
-    if not args.no_write:
-        write_section("bench_recommendations_serving", section)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
