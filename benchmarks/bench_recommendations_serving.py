@@ -268,6 +268,10 @@ def main() -> None:
     baseline: list[dict] = []
     worktree = None
     if args.baseline:
+        args.baseline = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.baseline],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
         worktree = Path(tempfile.mkdtemp(prefix="pzn-baseline-")) / "tree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
                         str(worktree), args.baseline], check=True)  # fmt: skip
