@@ -189,13 +189,9 @@ def measured(run: Callable[[], Any]) -> dict[str, Any]:
 
 # Databases ------------------------------------------------------------------------------
 def _admin() -> Any:
-    import psycopg
+    from benchmarks.results import postgres_admin
 
-    url = urlsplit(DATABASE_URL)
-    return psycopg.connect(
-        host=url.hostname or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-        password=url.password or None, dbname="postgres", autocommit=True,
-    )  # fmt: skip
+    return postgres_admin(DATABASE_URL)
 
 
 def _database_name() -> str:

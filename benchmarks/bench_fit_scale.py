@@ -66,7 +66,7 @@ import django  # noqa: E402
 django.setup()
 
 from benchmarks import convert_online_retail  # noqa: E402
-from benchmarks.results import machine, write_section  # noqa: E402
+from benchmarks.results import machine, postgres_admin, write_section  # noqa: E402
 
 VARIANTS = 10
 DAYS = 90
@@ -203,13 +203,7 @@ def data_figures() -> dict[str, Any]:
 
 # Databases ----------------------------------------------------------------------------------
 def _admin() -> Any:
-    import psycopg
-
-    url = urlsplit(DATABASE_URL)
-    return psycopg.connect(
-        host=url.hostname or "127.0.0.1", port=url.port or 5432, user=url.username or "postgres",
-        password=url.password or None, dbname="postgres", autocommit=True,
-    )  # fmt: skip
+    return postgres_admin(DATABASE_URL)
 
 
 def _database_name() -> str:

@@ -39,3 +39,21 @@ def write_section(name: str, body: str) -> None:
         else (text.rstrip() + "\n\n" + section)
     )
     RESULTS.write_text(text.rstrip() + "\n")
+
+
+def postgres_admin(database_url: str):  # type: ignore[no-untyped-def]
+    """An autocommit psycopg connection to the ``postgres`` database of the server that
+    ``database_url`` names: for creating and dropping a benchmark's own database."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    url = urlsplit(database_url)
+    return psycopg.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5432,
+        user=url.username or "postgres",
+        password=url.password or None,
+        dbname="postgres",
+        autocommit=True,
+    )

@@ -118,3 +118,25 @@ def unreachable_cache(settings):
     }
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "CACHE_ALIAS": "broken"}
     return settings
+
+
+@pytest.fixture
+def no_celery_app():
+    """A shop without a Celery app: Celery is not installed, or no app was ever created (Celery
+    then makes a fallback app of its own, which has no broker)."""
+    from personalization import jobs
+
+    try:
+        from celery import _state
+    except ImportError:
+        yield
+        return
+    saved = _state.default_app, _state._tls.current_app
+    _state.default_app = _state._tls.current_app = None
+    jobs.celery_app.cache_clear()
+    try:
+        assert jobs.celery_app() is None
+        yield
+    finally:
+        _state.default_app, _state._tls.current_app = saved
+        jobs.celery_app.cache_clear()

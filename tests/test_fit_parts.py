@@ -124,25 +124,6 @@ def celery_tasks() -> Iterator[list[str]]:
     task_postrun.disconnect(record)
 
 
-@pytest.fixture
-def no_celery_app():
-    """A shop without a Celery app (or without Celery installed)."""
-    try:
-        from celery import _state
-    except ImportError:
-        yield
-        return
-    saved = _state.default_app, _state._tls.current_app
-    _state.default_app = _state._tls.current_app = None
-    jobs.celery_app.cache_clear()
-    try:
-        assert jobs.celery_app() is None
-        yield
-    finally:
-        _state.default_app, _state._tls.current_app = saved
-        jobs.celery_app.cache_clear()
-
-
 # The same lists ------------------------------------------------------------------------------
 @pytest.mark.parametrize("split", [None, 1, 3, 12, "auto"])
 def test_the_parts_give_exactly_the_lists_of_one_fit(shop, small_blocks, settings, split):

@@ -57,26 +57,6 @@ def current_celery_app(app: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def no_celery_app():
-    """A shop without a Celery app: Celery is not installed, or no app was ever created (Celery
-    then makes a fallback app of its own, which has no broker)."""
-    try:
-        from celery import _state
-    except ImportError:
-        yield
-        return
-    saved = _state.default_app, _state._tls.current_app
-    _state.default_app = _state._tls.current_app = None
-    jobs.celery_app.cache_clear()
-    try:
-        assert jobs.celery_app() is None
-        yield
-    finally:
-        _state.default_app, _state._tls.current_app = saved
-        jobs.celery_app.cache_clear()
-
-
-@pytest.fixture
 def broker_down():
     """The shop's Celery app sends tasks to a broker nobody listens on."""
     celery = pytest.importorskip("celery", reason="Celery is not installed (an optional extra)")
