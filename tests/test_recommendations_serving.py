@@ -176,6 +176,30 @@ def test_warm_rendering_costs_at_most_one_query(catalogue, django_assert_max_num
     assert html.count('class="pzn-recs__item"') == 4
 
 
+def test_unavailable_first_candidates_cost_one_more_query_not_a_short_list(
+    catalogue, django_assert_num_queries
+):
+    """Only the first limit + SPARE candidates are loaded; when they are unavailable the
+    rest are read in a second query, and the list is still full."""
+    request = request_for(in_control_group=True)
+    first = [product.slug for product in serving.recommend(request, "home", limit=2)]
+    keys, _ = serving._candidates("bestsellers", serving.context_for(request, None), 2)
+    assert len(keys) > 2 + serving.SPARE
+    head = {str(key) for key in keys[: 2 + serving.SPARE]}
+    for product in catalogue.values():
+        if str(product.pk) in head:
+            product.is_available = False
+            product.save()
+    with django_assert_num_queries(2):
+        shown = serving._products(keys, 2)
+    assert len(shown) == 2
+    assert not {str(product.pk) for product in shown} & head
+    assert not set(first) & {product.slug for product in shown}
+    available = [key for key in keys if key not in head]
+    with django_assert_num_queries(1):
+        assert [str(product.pk) for product in serving._products(available, 2)] == available[:2]
+
+
 class Exploding:
     name = "exploding"
 

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ from .store import SharedStore
 logger = logging.getLogger("personalization")
 
 OVERFETCH = 2  # candidates per slot, so unavailable products can be skipped
+# Products loaded beyond the limit at first; the other candidates only when these fall short.
+SPARE = 2
 # Candidates per slot when the placement's rules leave some out (a category, low stock).
 FILTERED_OVERFETCH = 4
 TITLES = {
@@ -311,32 +314,56 @@ def _products(
     keys: list[str], limit: int, rules: Rules | None = None, blocked: set[str] | None = None
 ) -> list[Any]:
     """The shop's products for these keys, in order, skipping unknown and unavailable ones;
-    with ``rules``, what they arrange (the pinned products are loaded with the others).
-    One query."""
-    wanted = [*keys, *rules.pinned] if rules else keys
-    if not wanted:
-        return []
-    adapter = get_adapter()
-    valid = valid_keys(wanted, adapter.model)
-    try:
-        rows = adapter.get_queryset().filter(pk__in=valid)
-        found = {str(adapter.pk(item)): item for item in rows}
-    except Exception:
-        logger.exception("personalization: could not load recommended products")
-        return []
+    with ``rules``, what they arrange (every candidate and the pinned products are loaded:
+    a boost may lift any of them). At most two queries: without rules, the first
+    ``limit + SPARE`` candidates, then the rest only when those leave the list short."""
     if rules is not None:
+        found = _load_products([*keys, *rules.pinned])
+        if found is None:
+            return []
         try:
+            adapter = get_adapter()
             facts = {key: product_facts(adapter, item, rules) for key, item in found.items()}
             return [found[key] for key in rules.arrange(keys, facts, limit, blocked or set())]
         except Exception:
             logger.exception("personalization: merchandising rules failed; not applied")
-    chosen = []
+        return _available(keys, found, limit)
+    chosen: list[Any] = []
+    first = limit + SPARE
+    for batch in (keys[:first], keys[first:]):
+        found = _load_products(batch) if batch else {}
+        if found is None:
+            break
+        chosen.extend(_available(batch, found, limit - len(chosen)))
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+def _load_products(keys: list[str]) -> dict[str, Any] | None:
+    """The shop's products for ``keys`` by key (one query; none without keys); None when the
+    query fails (logged)."""
+    if not keys:
+        return {}
+    adapter = get_adapter()
+    valid = valid_keys(keys, adapter.model)
+    try:
+        return {str(adapter.pk(item)): item for item in adapter.get_queryset().filter(pk__in=valid)}
+    except Exception:
+        logger.exception("personalization: could not load recommended products")
+        return None
+
+
+def _available(keys: list[str], found: Mapping[str, Any], limit: int) -> list[Any]:
+    """The first ``limit`` available products of ``found``, in the order of ``keys``."""
+    adapter = get_adapter()
+    chosen: list[Any] = []
     for key in keys:
+        if len(chosen) >= limit:
+            break
         item = found.get(key)
         if item is not None and adapter.is_available(item):
             chosen.append(item)
-            if len(chosen) == limit:
-                break
     return chosen
 
 

@@ -60,9 +60,12 @@ def _first(ranked: Iterable[str], blocked: set[str], limit: int) -> list[str]:
 
 def _best(scores: Mapping[str, float], limit: int) -> list[str]:
     """The ``limit`` best-scored products (ties by id, for a stable order)."""
+    if limit <= 0:
+        return []
     if len(scores) > 4 * limit:
-        best = heapq.nsmallest(limit, scores.items(), key=lambda item: (-item[1], item[0]))
-        return [product for product, _ in best]
+        # The limit-th best score, then only the products that reach it are sorted.
+        threshold = heapq.nlargest(limit, scores.values())[-1]
+        scores = {product: score for product, score in scores.items() if score >= threshold}
     return sorted(scores, key=lambda product: (-scores[product], product))[:limit]
 
 
@@ -382,8 +385,9 @@ class Blend(Strategy):
                 continue
             factor = weights[name] / top
             for product, value in signal.items():
-                if product not in blocked:
-                    scores[product] = get(product, 0.0) + factor * value
+                scores[product] = get(product, 0.0) + factor * value
+        for product in blocked:  # fewer than the candidates: cheaper once here than per item
+            scores.pop(product, None)
         _boost_new(scores, store)
         return _best(scores, limit)
 
