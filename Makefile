@@ -54,3 +54,14 @@ bench-recommendations: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .nox var build dist *.egg-info
+
+.PHONY: typecheck bench-user-agents
+
+## mypy with the Django and DRF stubs, strict on the app (settings in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy personalization
+
+# Device classes from user agents, with the user-agents package as the baseline.
+bench-user-agents: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/bench_user_agents.py

@@ -8,7 +8,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -118,7 +118,10 @@ def checked_value(kind: str, value: Any) -> Decimal:
     return amount
 
 
-def save_with_fresh_code(instance: Any, make_code: Callable[[], str]) -> Any:
+_Coded = TypeVar("_Coded", Coupon, ReferralCode)
+
+
+def save_with_fresh_code(instance: _Coded, make_code: Callable[[], str]) -> _Coded:
     """Insert ``instance`` (a Coupon or ReferralCode) under a new ``code``, drawing another
     on a collision. An IntegrityError that is not about the code is raised."""
     model = type(instance)

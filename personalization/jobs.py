@@ -281,8 +281,8 @@ def celery_app() -> Any:
         from celery import _state, current_app
     except ImportError:
         return None
-    app = current_app._get_current_object()
-    if app is _state.default_app and not app.conf.broker_url:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app is _state.default_app and not app.conf.broker_url:  # type: ignore[attr-defined]
         return None
     return app
 

@@ -40,14 +40,14 @@ class BaseProductAdapter:
     def __init__(self, model: type[models.Model]) -> None:
         self.model = model
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[models.Model]:
         return self.model._default_manager.all()
 
     def get_by_field(self, field: str, value: Any) -> models.Model | None:
         """The product whose ``field`` is ``value``; None if unknown or of the wrong type."""
         try:
             return self.get_queryset().get(**{field: value})
-        except (self.model.DoesNotExist, self.model.MultipleObjectsReturned):
+        except (self.model.DoesNotExist, self.model.MultipleObjectsReturned):  # type: ignore[attr-defined]
             return None
         except (ValueError, TypeError, ValidationError):
             return None
@@ -118,13 +118,13 @@ class DefaultProductAdapter(BaseProductAdapter):
     and ``image`` where the model has them; availability from ``is_available``/``available``/
     ``is_active`` and ``stock`` when present."""
 
-    def _category_field(self) -> models.Field | None:
+    def _category_field(self) -> models.Field[Any, Any] | models.ForeignObjectRel | None:
         try:
             return self.model._meta.get_field("category")
         except FieldDoesNotExist:
             return None
 
-    def get_queryset(self) -> models.QuerySet:
+    def get_queryset(self) -> models.QuerySet[models.Model]:
         queryset = super().get_queryset()
         field = self._category_field()
         if field is not None and field.is_relation and field.many_to_one:
@@ -263,7 +263,8 @@ def forget_all_view_info() -> None:
 def get_adapter() -> BaseProductAdapter:
     """The configured adapter, built once per process (and again when settings change)."""
     adapter_class = import_string(app_settings.PRODUCT_ADAPTER)
-    return adapter_class(get_product_model())
+    adapter: BaseProductAdapter = adapter_class(get_product_model())
+    return adapter
 
 
 def _info_cache_key(field: str, value: Any) -> str:
@@ -286,7 +287,7 @@ def view_info(field: str, value: Any) -> tuple[Any, str | None] | None:
     now = time.monotonic()
     hit = _local_info.get(local_key)
     if hit is not None and hit[0] > now:
-        return hit[1] or None  # type: ignore[return-value]
+        return hit[1] or None
     cache = resilience.cache()  # a miss while the cache fails: the database answers
     key = _info_cache_key(field, value)
     cached = cache.get(key)
@@ -300,7 +301,7 @@ def view_info(field: str, value: Any) -> tuple[Any, str | None] | None:
     if len(_local_info) >= _LOCAL_INFO_MAX:
         _local_info.clear()
     _local_info[local_key] = (now + _LOCAL_INFO_SECONDS, tuple(cached))
-    return tuple(cached) or None  # type: ignore[return-value]
+    return tuple(cached) or None
 
 
 def forget_view_info(product: models.Model) -> None:
@@ -415,9 +416,9 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
                 card = _card(adapter, product)
                 loaded[card["id"]] = card
         for key in unknown:
-            card = loaded.get(key)
-            cached[_card_cache_key(key)] = card or {}
-            fresh[_card_cache_key(key)] = card or {}
+            known = loaded.get(key)
+            cached[_card_cache_key(key)] = known or {}
+            fresh[_card_cache_key(key)] = known or {}
         try:
             cache.set_many(fresh, cache_seconds)
         except Exception:
@@ -425,10 +426,10 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
     if len(_local_cards) >= _LOCAL_INFO_MAX:
         _local_cards.clear()
     for key in missing:
-        card = cached.get(_card_cache_key(key)) or None
-        _local_cards[key] = (now + local_seconds, card)
-        if card is not None:
-            found[key] = card
+        entry = cached.get(_card_cache_key(key)) or None
+        _local_cards[key] = (now + local_seconds, entry)
+        if entry is not None:
+            found[key] = entry
     return found
 
 

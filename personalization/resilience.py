@@ -9,8 +9,9 @@ call is let through as a trial: its success closes the breaker, its failure open
 Each opening is logged once, whatever the traffic.
 
 How long that one failing call may take is the cache client's business: give Redis short
-socket timeouts (README, *Production cache*). A per-process breaker needs no shared state, so
-an outage of the shared cache cannot hide itself; each process learns of it from its own call.
+socket timeouts (docs/getting-started.md, *Production cache*). A per-process breaker needs
+no shared state, so an outage of the shared cache cannot hide itself; each process learns of
+it from its own call.
 
 A library breaker would also do; pybreaker holds its lock for the whole protected call, which
 would serialise every cache call of a threaded server, so this small one is kept here.
@@ -205,13 +206,14 @@ class GuardedCache:
         return self._quiet(default, "get", key, default)
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        return self._quiet({}, "get_many", list(keys))
+        found: dict[str, Any] = self._quiet({}, "get_many", list(keys))
+        return found
 
     def set(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> bool:
         return self._quiet(False, "set", key, value, timeout) is not False
 
     def set_many(self, data: Mapping[str, Any], timeout: Any = DEFAULT_TIMEOUT) -> bool:
-        return self._quiet(None, "set_many", dict(data), timeout) == []
+        return bool(self._quiet(None, "set_many", dict(data), timeout) == [])
 
     def add(self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT) -> bool:
         return bool(self._quiet(False, "add", key, value, timeout))

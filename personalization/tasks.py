@@ -11,7 +11,7 @@ from . import jobs
 try:
     from celery import shared_task
 except ImportError:  # Celery is optional
-    shared_task = None
+    shared_task = None  # type: ignore[assignment]
 
 if shared_task is not None:
 
@@ -50,7 +50,7 @@ if shared_task is not None:
 
     # The nightly fit in parts (personalization/recommendations/distributed.py): the job sends
     # the parts as a chord with the switch as its callback, which needs their results.
-    _FIT_RETRIES = {
+    _FIT_RETRIES: dict[str, Any] = {
         "bind": True,
         "ignore_result": False,
         "acks_late": True,

@@ -158,7 +158,7 @@ class SharedVersion:
 
     def _publish(self) -> None:
         value = secrets.token_hex(8)
-        failures = []
+        failures: list[Exception] = []
         try:
             cache().call("set", self.key, value, None)
         except CacheUnavailable as exc:

@@ -710,3 +710,78 @@ def test_each_call_is_well_under_a_millisecond():
 
     assert median_seconds(lift, 3300, 90000, 250, 10000) < 0.001
     assert median_seconds(difference_interval, 3300, 90000, 250, 10000) < 0.0001
+
+
+# The normal distribution from the standard library --------------------------------------------
+def test_normal_sf_is_scipys_to_1e_12():
+    from scipy.stats import norm
+
+    for z in [*np.linspace(-12.0, 12.0, 4801), 20.0, 37.0, -37.0]:
+        ours, theirs = stats.normal_sf(float(z)), float(norm.sf(z))
+        assert abs(ours - theirs) <= 1e-12
+        assert math.isclose(ours, theirs, rel_tol=1e-12, abs_tol=1e-300), z
+    assert stats.normal_sf(0.0) == 0.5
+    assert stats.normal_sf(1.959963984540054) == pytest.approx(0.025, abs=1e-15)
+
+
+def test_the_vectorised_erfc_is_scipys_and_keeps_nan():
+    from scipy.special import erfc
+
+    values = np.concatenate([np.linspace(-6.0, 27.0, 3301), [np.inf, -np.inf]])
+    ours, theirs = stats._erfc(values), erfc(values)
+    assert ours.dtype == np.float64 and ours.shape == values.shape
+    assert np.allclose(ours, theirs, rtol=1e-12, atol=1e-300)
+    grid = np.array([[0.5, np.nan], [np.nan, 2.0]])
+    assert np.array_equal(np.isnan(stats._erfc(grid)), np.isnan(grid))
+    assert float(stats._erfc(np.float64(1.0))) == math.erfc(1.0)
+
+
+@pytest.mark.parametrize("counts", [(50, 1000, 3, 110), (3300, 90000, 250, 10000), (7, 9, 1, 8)])
+def test_the_single_look_p_values_are_the_two_sided_normal_tail(counts):
+    from scipy.stats import norm
+
+    x1, n1, x2, n2 = counts
+    pooled = (x1 + x2) / (n1 + n2)
+    z = (x1 / n1 - x2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    expected = round(float(2 * norm.sf(abs(z))), 4)
+    assert stats.two_proportion_p_value(*counts) == expected
+    assert lift(*counts)["fixed_horizon"]["p_value"] == expected
+
+
+def test_the_request_path_and_the_report_never_import_scipy_stats():
+    """Importing the middleware and every report module, and computing a report's statistics,
+    leaves scipy.stats (a slow import, and large) unloaded."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = """
+import importlib, pkgutil, sys
+import django
+django.setup()
+import personalization.middleware
+import personalization.api.reports
+import personalization.admin.report
+import personalization.reports
+for module in pkgutil.iter_modules(personalization.reports.__path__):
+    importlib.import_module("personalization.reports." + module.name)
+from personalization.reports import stats
+stats.lift(50, 1000, 3, 110)
+stats.srm(1000, 110)
+stats.two_proportion_p_value(50, 1000, 3, 110)
+print(sorted(name for name in sys.modules if name.startswith("personalization.reports.")))
+assert "scipy.stats" not in sys.modules, "scipy.stats was imported"
+"""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=root,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "personalization.reports.views" in done.stdout
+    assert "personalization.reports.stats" in done.stdout

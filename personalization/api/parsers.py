@@ -44,7 +44,7 @@ def check_size(request: Request) -> None:
 def check_media_type(request: Request) -> None:
     """UnsupportedMediaType (415) when the request has a body that no parser of the view
     reads; the body itself is not read."""
-    if announced_length(request) and not request.negotiator.select_parser(request, request.parsers):
+    if announced_length(request) and not request.negotiator.select_parser(request, request.parsers):  # type: ignore[union-attr, arg-type]
         raise UnsupportedMediaType(request.content_type)
 
 
@@ -130,7 +130,7 @@ class BeaconJSONParser(LimitedJSONParser):
 class LimitedFormParser(FormParser):
     """A URL-encoded form (the popup's form without JavaScript), with the same limits."""
 
-    def parse(
+    def parse(  # type: ignore[override]  # a mutable QueryDict, as DRF's own FormParser returns
         self, stream: Any, media_type: str | None = None, parser_context: Any = None
     ) -> QueryDict:
         raw, encoding = read_body(stream, parser_context)

@@ -76,5 +76,5 @@ def _is_simple_and_read(request: Request) -> bool:
     a 415 from the view)."""
     media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
     return media_type in SIMPLE_MEDIA_TYPES and (
-        request.negotiator.select_parser(request, request.parsers) is not None
+        request.negotiator.select_parser(request, request.parsers) is not None  # type: ignore[union-attr, arg-type]
     )

@@ -46,11 +46,11 @@ class Schema(AutoSchema):
     def get_response_serializers(self) -> Any:
         return self.responses
 
-    def get_override_parameters(self) -> list[OpenApiParameter]:
+    def get_override_parameters(self) -> list[Any]:
         return list(self.parameters)
 
 
-class CsrfTokenScheme(OpenApiAuthenticationExtension):
+class CsrfTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """The signup endpoint's check: Django's CSRF token, for anonymous visitors too."""
 
     target_class = "personalization.api.offers.CsrfEnforcingAuthentication"
@@ -67,7 +67,8 @@ class CsrfTokenScheme(OpenApiAuthenticationExtension):
 
 def schema_for(**attributes: Any) -> Schema:
     """A schema instance with ``request``, ``responses`` and ``parameters`` set."""
-    return type("ViewSchema", (Schema,), attributes)()
+    schema: Schema = type("ViewSchema", (Schema,), attributes)()
+    return schema
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -99,12 +100,12 @@ class PersonalizationSchemaView(CheckedInput, SpectacularAPIView):
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         from .. import urls
 
-        self.urlconf = urls
+        self.urlconf = urls  # type: ignore[assignment]  # a module works as well as its path
         self.custom_settings = {
             **self.custom_settings,
             "SCHEMA_PATH_PREFIX_INSERT": mount_prefix(request.path_info),
         }
-        return super().get(request, *args, **kwargs)
+        return super().get(request, *args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 def mount_prefix(schema_path: str) -> str:

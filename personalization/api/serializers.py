@@ -11,7 +11,7 @@ from ..models import Coupon, Event, Signup
 from ..signups import MAX_CONSENT_LENGTH, MAX_EMAIL_LENGTH
 
 
-class SignupRequestSerializer(serializers.Serializer):
+class SignupRequestSerializer(serializers.Serializer[Any]):
     """``{"email": ..., "consent": "the text the visitor agreed to"}``."""
 
     email = serializers.CharField(max_length=MAX_EMAIL_LENGTH, trim_whitespace=True)
@@ -20,7 +20,7 @@ class SignupRequestSerializer(serializers.Serializer):
     )
 
 
-class CouponSerializer(serializers.ModelSerializer):
+class CouponSerializer(serializers.ModelSerializer[Coupon]):
     """A coupon as its owner sees it."""
 
     coupon_code = serializers.CharField(source="code")
@@ -33,7 +33,7 @@ class CouponSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SignupOfferSerializer(serializers.Serializer):
+class SignupOfferSerializer(serializers.Serializer[Any]):
     """The answer to a signup: the coupon, and the link the visitor can share."""
 
     coupon_code = serializers.CharField(source="coupon.code")
@@ -48,7 +48,7 @@ class SignupOfferSerializer(serializers.Serializer):
         return referral_link(request, code_for_signup(signup)) if request else None
 
 
-class SignupRecordSerializer(serializers.ModelSerializer):
+class SignupRecordSerializer(serializers.ModelSerializer[Signup]):
     """A signup as ``GET api/me/`` shows it to the visitor who made it."""
 
     class Meta:
@@ -57,7 +57,7 @@ class SignupRecordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EventSerializer(serializers.Serializer):
+class EventSerializer(serializers.Serializer[Any]):
     """``{"type": "click", "exposure": "<uuid>", "product": "<id>"}`` from the page script."""
 
     type = serializers.ChoiceField(choices=[kind for kind, _label in Event.KIND_CHOICES])

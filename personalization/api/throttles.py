@@ -55,7 +55,8 @@ class ClientAddressThrottle(SimpleRateThrottle):
     cache = ThrottleCache()  # type: ignore[assignment]
 
     def get_rate(self) -> str | None:
-        return app_settings.get(self.rate_setting)
+        rate: str | None = app_settings.get(self.rate_setting)
+        return rate
 
     def get_cache_key(self, request: Any, view: Any) -> str:
         return f"pzn:v1:throttle:{self.scope}:{client_key(request)}"

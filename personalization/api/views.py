@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import status
@@ -31,7 +32,7 @@ class MeView(BaseAPIView):
     permission_classes = [AllowAny]
 
     def get(self, request: Request) -> Response:
-        visitor: VisitorProfile = request._request.visitor
+        visitor: VisitorProfile = request._request.visitor  # type: ignore[attr-defined]
         if not visitor.is_tracked:
             return Response({"tracked": False, "reason": _untracked_reason(visitor)})
         row = Visitor.objects.filter(pk=visitor.id).values().first()
@@ -63,7 +64,7 @@ class MeView(BaseAPIView):
         return Response(body)
 
     def delete(self, request: Request) -> Response:
-        visitor: VisitorProfile = request._request.visitor
+        visitor: VisitorProfile = request._request.visitor  # type: ignore[attr-defined]
         if visitor.is_tracked:
             signups.forget_visitor(visitor.id)
             storage.delete_visitor(visitor.id)
@@ -81,7 +82,7 @@ def _untracked_reason(visitor: VisitorProfile) -> str:
     return "unavailable"
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         key: value.isoformat() if isinstance(value, dt.datetime) else value
         for key, value in row.items()

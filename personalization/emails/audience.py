@@ -26,12 +26,12 @@ def normalized(email: Any) -> str | None:
     """The address stripped, or None when it is not a valid address."""
     if not isinstance(email, str):
         return None
-    email = email.strip()
+    address = email.strip()
     try:
-        validate_email(email)
+        validate_email(address)
     except ValidationError:
         return None
-    return email
+    return address
 
 
 def subscribe(

@@ -379,7 +379,7 @@ def _products(keys: set[Any], known: dict[str, Any] | None = None) -> dict[str, 
             shown[str(adapter.pk(product))] = {
                 "name": adapter.name(product),
                 "path": path if links.is_local_path(path) else None,
-                "image": links.absolute(image) if links.is_local_path(image) else image,
+                "image": links.absolute(image) if links.is_local_path(image) else image,  # type: ignore[arg-type]
                 "price": adapter.price(product),
                 "currency": adapter.currency(product) or "",
             }
@@ -480,7 +480,8 @@ class PersonalizedEmail(EmailMultiAlternatives):
     def message(self, *args: Any, **kwargs: Any) -> Any:
         msg = super().message(*args, **kwargs)
         if isinstance(msg.policy, email.policy.EmailPolicy):
-            headers = msg._headers  # the generator writes these; no public way to keep a line
+            # The generator writes these; no public way to keep a line.
+            headers = msg._headers  # type: ignore[attr-defined]
             for index, (name, value) in enumerate(headers):
                 if name.lower() == "list-unsubscribe":
                     headers[index] = (name, _OneLine(name, " ".join(str(value).split())))

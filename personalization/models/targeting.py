@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -233,7 +234,7 @@ class PlacementRule(models.Model):
         needed = self.FIELDS.get(self.kind)
         if needed is None:
             raise ValidationError({"kind": _("Unknown rule.")})
-        errors = {}
+        errors: dict[str, Any] = {}
         for name in self.VALUE_FIELDS:
             empty = getattr(self, name) in (None, "")
             if name in needed and empty:

@@ -89,7 +89,7 @@ class Visitor(models.Model):
 
 def loose_link(
     to: Any, related_name: str, verbose_name: Any = None, *, optional: bool = False
-) -> models.ForeignKey:
+) -> models.ForeignKey[Any, Any]:
     """A foreign key without a database constraint: exposures, events, conversions and offers
     are written before the visitor's own row may exist (a first request), and logs must not
     wait on the row they point at. The ORM still follows the relation and applies on_delete:

@@ -200,7 +200,7 @@ def _save_merged(visitor: VisitorProfile, loaded: Revision) -> tuple[ProfileData
             time.sleep(0.002)
             claim = False
         else:  # another request saved since: replay this request's changes onto its copy
-            data = merge_changes(fresh, ours, base, views)
+            data = merge_changes(fresh, ours, base, views)  # type: ignore[arg-type]  # loaded
             revision = fresh_revision._replace(epoch=max(fresh_revision.epoch, loaded.epoch))
             claim = True
     # Contended beyond reason, or a claimant that died: a new chain every later save merges onto.

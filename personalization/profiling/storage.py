@@ -18,7 +18,8 @@ from ..conf import app_settings, cached_on_settings
 from ..resilience import CacheUnavailable
 from . import revisions
 from .merge import join, merge_changes
-from .revisions import Revision, profile_cache_key  # noqa: F401  (imported from here)
+from .revisions import Revision
+from .revisions import profile_cache_key as profile_cache_key  # imported from here too
 from .visitor import (
     ProfileData,
     VisitorProfile,
@@ -27,7 +28,8 @@ from .visitor import (
 )
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
+    from django.http import HttpRequest
+    from django.http.response import HttpResponseBase
 
     from ..models import Visitor
 
@@ -112,7 +114,7 @@ def cookie_value(visitor_id: str, *, unwritten: bool = False, user: str = "") ->
     return visitor_id + (".n" if unwritten else "") + (f".u{user}" if user else "")
 
 
-def write_visitor_cookie(response: HttpResponse, value: str) -> None:
+def write_visitor_cookie(response: HttpResponseBase, value: str) -> None:
     """Set the cookie to ``value``: a visitor id, or a :func:`cookie_value`."""
     response.set_signed_cookie(
         app_settings.COOKIE_NAME,
@@ -126,7 +128,7 @@ def write_visitor_cookie(response: HttpResponse, value: str) -> None:
     )
 
 
-def delete_visitor_cookie(response: HttpResponse) -> None:
+def delete_visitor_cookie(response: HttpResponseBase) -> None:
     response.delete_cookie(
         app_settings.COOKIE_NAME, domain=app_settings.COOKIE_DOMAIN, samesite="Lax"
     )
@@ -223,7 +225,7 @@ def save_to_row(visitor: VisitorProfile) -> None:
         row = Visitor.objects.select_for_update().filter(pk=data.id).first()
         if row is not None:
             stored = profile_from_row(row)
-            data = merge_changes(stored, data, visitor._base, visitor.views)
+            data = merge_changes(stored, data, visitor._base, visitor.views)  # type: ignore[arg-type]
         write_row(visitor, data)
     visitor._data = data
     visitor._base, visitor.views = data.copy(), []

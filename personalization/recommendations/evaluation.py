@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import engine
 from .base import (
@@ -268,7 +269,7 @@ def evaluate(
     protocol: str,
     k: int = 10,
     strategies: Sequence[Strategy] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The contract's result for ``strategies`` (default: every built-in one): fitted with
     :func:`.engine.fit` on the events before the cut, served through
     :func:`.strategies.recommend`."""
@@ -278,7 +279,7 @@ def evaluate(
     data = split(events)
     cases = queries(data, protocol)
     store = MemoryStore(engine.fit(data.history, now=data.cut))
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     for strategy in chosen:
 
         def serve(query: Query, strategy: Strategy = strategy) -> list[str]:
@@ -294,7 +295,7 @@ def builtin_strategies() -> list[Strategy]:
     return [strategy() for strategy in BUILTIN_STRATEGIES.values()]
 
 
-def format_table(result: Mapping) -> str:
+def format_table(result: Mapping[str, Any]) -> str:
     """The result as readable text: one table per strategy (one in all for ``next-item``)."""
     header = f"{'':<18}" + "".join(f"{name:>11}" for name in (*METRICS, "users"))
 

@@ -266,7 +266,9 @@ class _Table:
             candidates: dict[str, int] = {}
             for signal in signals.values():
                 for product in heapq.nsmallest(
-                    CANDIDATES_PER_SIGNAL, signal, key=lambda p, s=signal: (-s[p], p)
+                    CANDIDATES_PER_SIGNAL,
+                    signal,
+                    key=lambda p, s=signal: (-s[p], p),  # type: ignore[misc]
                 ):
                     candidates.setdefault(product, len(candidates))
             block = np.zeros((len(candidates), len(names)))

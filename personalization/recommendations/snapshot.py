@@ -60,8 +60,8 @@ def rows(
         for visitor, product, micro, kind, country in values.iterator(chunk_size=CHUNK_SIZE):
             yield visitor, product, micro / 1_000_000, kind, country, campaign_of.get(visitor, "")
         return
-    values = query.values_list("visitor_id", "product_id", "created_at", "kind", "country")
-    for visitor, product, at, kind, country in values.iterator(chunk_size=CHUNK_SIZE):
+    dated = query.values_list("visitor_id", "product_id", "created_at", "kind", "country")
+    for visitor, product, at, kind, country in dated.iterator(chunk_size=CHUNK_SIZE):
         yield visitor, product, at.timestamp(), kind, country, campaign_of.get(visitor, "")
 
 

@@ -126,7 +126,7 @@ def _load(version: str, name: str, keys: list[str]) -> dict[str, Ranked]:
         logger.warning("personalization: cache unavailable for recommendations", exc_info=True)
         cached = {}
     for cache_key, value in cached.items():
-        result[by_cache_key[cache_key]] = [tuple(item) for item in value]  # type: ignore[misc]
+        result[by_cache_key[cache_key]] = [tuple(item) for item in value]
     absent = [key for key in keys if key not in result]
     if absent:
         rows = dict(

@@ -90,7 +90,7 @@ def _ranges() -> list[list[str]]:
     ids = Exposure.objects.order_by("visitor_id").values_list("visitor_id", flat=True).distinct()
     if parts == 1:
         first, last = ids.first(), ids.order_by("-visitor_id").first()
-        return [[first, last]] if first is not None else []
+        return [[first, last]] if first is not None else []  # type: ignore[list-item]
     total = ids.count()
     size = max(1, math.ceil(total / parts))
     ranges: list[list[str]] = []

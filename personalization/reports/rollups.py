@@ -139,7 +139,7 @@ class Raw:
     exposures: list[tuple[Any, ...]] = field(default_factory=list)
     conversions: list[tuple[Any, ...]] = field(default_factory=list)
     # exposure id -> when it was first clicked
-    clicks: dict[Any, dt.datetime] = field(default_factory=dict)
+    clicks: dict[Any, int] = field(default_factory=dict)  # microseconds since the epoch
     attributes: Attributes = NO_ATTRIBUTES
 
 
@@ -326,8 +326,8 @@ def visitor_entries(raw: Raw, clicked: set[Any], window: dt.timedelta) -> list[E
             attributed[key].append((cents, days))
     for goal, days_reached in reached.items():
         entries.append(["goal", goal, "", is_control, REACHED, sorted(days_reached), 0, ""])
-    for key, found in attributed.items():
-        entries.extend(_square_entries(key, is_control, found))
+    for key, attributed_to_key in attributed.items():
+        entries.extend(_square_entries(key, is_control, attributed_to_key))
     return entries
 
 
@@ -338,6 +338,7 @@ def _square_entries(key: str, is_control: bool, found: list[tuple[int, list[int]
     With y = Σ r_j [j meets the period], y² = Σ r_j² [j meets] + Σ_{j≠k} r_j r_k [both meet],
     and [both meet] = [j meets] + [k meets] − [j or k meets]: each term is a set of days that
     meets the period, as the cells count (conversions with the same days are taken together)."""
+    days: Iterable[int]  # lists and tuples of day ordinals
     merged: dict[tuple[int, ...], list[int]] = {}
     for cents, days in found:
         total = merged.setdefault(tuple(days), [0, 0])
@@ -457,7 +458,8 @@ def _with_micros(
         sql, params = rows.values_list(*names, "us").query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            fetched: list[tuple[Any, ...]] = cursor.fetchall()
+            return fetched
     return ((*row, micros(at)) for *row, at in rows.values_list(*fields, "created_at"))
 
 
@@ -895,7 +897,7 @@ def totals(period: Period, goal: str, rollup: ReportRollup) -> Totals:
         .annotate(total=Sum("n"), cents=Sum("revenue_cents"), name=Max("label"))
         .order_by()
     )
-    tally: Tally = {tuple(row[:5]): [row[5], row[6], row[7]] for row in rows}  # type: ignore[misc]
+    tally: Tally = {tuple(row[:5]): [row[5], row[6], row[7]] for row in rows}
     daily_rows = (
         ReportCell.objects.filter(
             dimension="total", measure__in=[SEEN, conv(goal)], day__gte=first, day__lte=last

@@ -261,7 +261,7 @@ def visitors_needed(
     if math.isnan(personalized):
         return None
     share = c_n / (p_n + c_n) if p_n and c_n else settings.control_share
-    needed = max(0.0, (personalized - p_n) / (1.0 - share), (control - c_n) / share)
+    needed: float = max(0.0, (personalized - p_n) / (1.0 - share), (control - c_n) / share)
     missing_conversions = settings.min_conversions - (p_conv + c_conv)
     if missing_conversions > 0:
         needed = max(needed, missing_conversions / _baseline(p_conv, p_n, c_conv, c_n, settings))
@@ -375,10 +375,24 @@ def _gauss_legendre() -> Any:
     return np.polynomial.legendre.leggauss(160)
 
 
-def _erfc(values: Any) -> Any:
-    from scipy.special import erfc
+def normal_sf(z: float) -> float:
+    """The upper tail of the standard normal distribution, ``P(Z > z)``, from the standard
+    library (no scipy.stats on the request path)."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
 
-    return erfc(values)
+
+def _erfc(values: Any) -> Any:
+    """``math.erfc`` over an array (NaN stays NaN), as floats."""
+    import numpy as np
+
+    return np.asarray(_erfc_ufunc()(values), dtype=float)
+
+
+@functools.cache
+def _erfc_ufunc() -> Any:
+    import numpy as np
+
+    return np.frompyfunc(math.erfc, 1, 1)
 
 
 def _scalar(value: Any) -> float | None:

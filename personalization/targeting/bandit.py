@@ -51,7 +51,8 @@ def _stats() -> dict[str, tuple[int, int]]:
     if _local["stats"] is None or now - _local["loaded"] > LOCAL_SECONDS:
         _local["stats"] = resilience.cache().get(STATS_KEY) or {}
         _local["loaded"] = now
-    return _local["stats"]
+    stats: dict[str, tuple[int, int]] = _local["stats"]
+    return stats
 
 
 def forget_local() -> None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -21,6 +21,9 @@ from django.utils.translation import gettext_lazy as _
 
 from ..profiling.devices import DEVICES
 from ..profiling.referrer import SOURCES
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class RuleValueError(ValueError):
@@ -47,8 +50,8 @@ class RuleContext:
 @dataclass(frozen=True)
 class RuleKind:
     key: str
-    label: str
-    help: str
+    label: StrOrPromise
+    help: StrOrPromise
     parse: Callable[[str], Any]
     test: Callable[[RuleContext, Any], bool]
 
@@ -246,7 +249,7 @@ def _campaign_test(ctx: RuleContext, wanted: frozenset[str] | None) -> bool:
 
 def _interest_test(ctx: RuleContext, value: tuple[str, float]) -> bool:
     key, threshold = value
-    return ctx.visitor.category_interest(key) >= threshold
+    return bool(ctx.visitor.category_interest(key) >= threshold)
 
 
 def _abandoned_cart(ctx: RuleContext, days: float) -> bool:
@@ -256,7 +259,7 @@ def _abandoned_cart(ctx: RuleContext, days: float) -> bool:
     ordered = ctx.data.last_order_at
     if ordered is not None and ordered >= added:
         return False
-    return ctx.now - added >= days * 86400
+    return bool(ctx.now - added >= days * 86400)
 
 
 def _hour_test(ctx: RuleContext, hours: tuple[int, int]) -> bool:

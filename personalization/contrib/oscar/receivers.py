@@ -112,7 +112,7 @@ def forget_ordered_products(sender: Any, order: Any, **kwargs: Any) -> None:
     of what was just bought are cleared here (their availability may have changed)."""
     try:
         product_model = get_model("catalogue", "Product")
-        keys = set()
+        keys: set[Any] = set()
         for product_id, parent_id in order.lines.values_list("product_id", "product__parent_id"):
             keys.update(key for key in (product_id, parent_id) if key is not None)
         for product in product_model._default_manager.filter(pk__in=keys):

@@ -101,7 +101,7 @@ class Command(BaseCommand):
         written = self.copy(Exposure, columns, exposure_rows())
         self.stdout.write(f"{written:,} exposures ({time.monotonic() - started:.0f}s)")
 
-        visitor_rows = (
+        visitor_rows: Iterator[tuple[Any, ...]] = (
             (vid, first, last, 1 + int(rng.expovariate(1.0)), rng.choice(SOURCES),
              rng.choice(SOURCES), rng.choice(COUNTRIES), control[vid], "", "", "", "", "", "",
              "", [], {}, {}, 0, Decimal("0"), "desktop", "")
@@ -118,7 +118,8 @@ class Command(BaseCommand):
 
         exposed = list(exposures_of)
         weights = [options["advantage"] if not control[v] else 1.0 for v in exposed]
-        order_rows, click_rows = [], []
+        order_rows: list[tuple[Any, ...]] = []
+        click_rows: list[tuple[Any, ...]] = []
         for number, vid in enumerate(rng.choices(exposed, weights=weights, k=options["orders"])):
             at, _eid = rng.choice(exposures_of[vid])
             ordered = at + dt.timedelta(hours=rng.expovariate(1 / 20))
