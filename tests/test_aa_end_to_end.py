@@ -41,9 +41,7 @@ def shop(catalog, settings) -> Client:  # noqa: F811
         "REPORT_MIN_VISITORS": 20,
     }
     staff = Client()
-    staff.force_login(
-        get_user_model().objects.create_user("boss", "boss@example.com", "pw", is_staff=True)
-    )
+    staff.force_login(get_user_model().objects.create_superuser("boss", "boss@example.com", "pw"))
     return staff
 
 

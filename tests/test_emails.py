@@ -354,8 +354,10 @@ def test_staff_see_the_outbox_and_each_email_as_sent(
     assert listing.status_code == 200 and b"ada@example.com" in listing.content
     page = admin_client.get(f"/admin/personalization/emailsend/{send.pk}/change/")
     assert page.status_code == 200
-    assert b"<iframe sandbox srcdoc=" in page.content
-    assert b"Trail <tent>" not in page.content  # the email's HTML is escaped into srcdoc
+    body_url = f"/admin/personalization/emailsend/{send.pk}/body/"
+    assert f'<iframe sandbox src="{body_url}"'.encode() in page.content
+    assert b"Trail <tent>" not in page.content  # the email's HTML is in a document of its own
+    assert b"Trail &lt;tent&gt;" in admin_client.get(body_url).content
     recipients = admin_client.get("/admin/personalization/emailrecipient/")
     assert recipients.status_code == 200 and b"ada@example.com" in recipients.content
 
@@ -605,7 +607,8 @@ def test_staff_preview_any_flow_for_a_recipient_and_send_themselves_a_test(
     preview = admin_client.get(url)
     assert preview.status_code == 200
     assert b"Still thinking about Trail tent?" in preview.content
-    assert b"<iframe sandbox srcdoc=" in preview.content
+    assert f'<iframe sandbox src="{url}body/"'.encode() in preview.content
+    assert b"Trail tent" in admin_client.get(url + "body/").content
     assert not EmailSend.objects.exists() and mail.outbox == []  # nothing recorded or sent
     for flow in ("welcome", "cart_abandonment", "post_purchase", "winback"):
         assert admin_client.get(url.replace("browse_abandonment", flow)).status_code == 200

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -33,6 +34,7 @@ SVG_TAGS = {"svg", "title", "desc", "g", "line", "polyline", "circle", "rect", "
 @pytest.fixture
 def staff(client, clock):
     user = get_user_model().objects.create_user("boss", "boss@example.com", "pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_report"))
     client.force_login(user)
     return client
 
@@ -178,9 +180,10 @@ def test_the_page_draws_both_charts_as_inline_svg_with_accessible_names(staff, s
     assert body.count('class="pzn-line pzn-stroke pzn-personalized"') == 1
     assert body.count('class="pzn-line pzn-stroke pzn-control"') == 1
     assert "home-hero: personalized 50%, control 25%" in body
-    # Nothing is loaded from elsewhere, and no script is the report's own.
+    # Nothing is loaded from elsewhere, and no script is the report's own: its one stylesheet.
     sources = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]*)"', body)
-    assert sources and all(source.startswith("/static/admin/") for source in sources)
+    ours = "/static/personalization/admin/report.css"
+    assert sources and all(s.startswith("/static/admin/") or s == ours for s in sources)
 
 
 def test_the_breakdowns_and_the_click_sentence(staff, shop):

@@ -41,7 +41,7 @@ def logged_in(**flags) -> Client:
 
 @pytest.fixture
 def staff() -> Client:
-    return logged_in(is_staff=True)
+    return logged_in(is_staff=True, is_superuser=True)  # superusers have view_report
 
 
 @pytest.fixture

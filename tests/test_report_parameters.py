@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
@@ -27,6 +28,7 @@ BAD_TEXTS = ["a\x00b", "\x00", "2026-11-01\x00", "x\x1by", "\x7f", "tab\there", 
 def staff() -> Client:
     client = Client(HTTP_USER_AGENT=BROWSER_UA)
     user = get_user_model().objects.create_user("staff", "s@example.com", "pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_report"))
     client.force_login(user)
     return client
 

@@ -1,5 +1,10 @@
 """Email in the admin: recipients (consent records, read-only but for unsubscribing) and the
-outbox, every email prepared, with its text and HTML as the recipient got them."""
+outbox, every email prepared, with its text and HTML as the recipient got them.
+
+An email's HTML is shown in a sandboxed frame loaded from a URL of its own, whose response
+carries a policy of its own (:data:`EMAIL_DOCUMENT_CSP`): emails need inline styles, which the
+admin's pages, under a strict Content-Security-Policy, must not have (a ``srcdoc`` frame
+would inherit the admin page's policy and lose them)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.mail import EmailMultiAlternatives
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -20,6 +26,32 @@ from ..conf import app_settings
 from ..emails import flows, links, sending
 from ..models import EmailCampaign, EmailFlow, EmailRecipient, EmailSend
 from .base import ReadOnlyAdmin
+
+# The policy of an email's own document: no script at all (sandbox), its inline styles and the
+# shop's images, and shown only in a frame of the admin's own pages.
+EMAIL_DOCUMENT_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; "
+    "font-src http: https: data:; frame-ancestors 'self'"
+)
+EMAIL_MEDIA = {"all": ["personalization/admin/email.css"]}
+
+
+def email_document(html: str) -> HttpResponse:
+    """An email's HTML as a document of its own, for the admin's preview frame."""
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = EMAIL_DOCUMENT_CSP
+    # Django 6.0's CSP middleware leaves a policy a response has; django-csp's, when told so.
+    response._csp_exempt = True  # type: ignore[attr-defined]
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def email_frame(src: str, title: str) -> Any:
+    """The sandboxed frame that shows an email's HTML: no script, no access to the admin."""
+    return format_html(
+        '<iframe sandbox src="{}" class="pzn-email-frame" title="{}"></iframe>', src, title
+    )
 
 
 @admin.register(EmailRecipient)
@@ -48,25 +80,51 @@ class EmailRecipientAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         preview = self.admin_site.admin_view(self.preview_view)
+        body = self.admin_site.admin_view(self.preview_body_view)
         return [
             path("<int:pk>/preview/<str:flow>/", preview, name="personalization_email_preview"),
+            path(
+                "<int:pk>/preview/<str:flow>/body/",
+                body,
+                name="personalization_email_preview_body",
+            ),
             *super().get_urls(),
         ]
 
-    def preview_view(self, request: HttpRequest, pk: int, flow: str) -> HttpResponse:
-        """The email ``flow`` would send this recipient now; POST sends it to the staff
-        member's own address as a test (nothing is recorded, and its links track nothing)."""
+    def _recipient(self, request: HttpRequest, pk: int, flow: str) -> EmailRecipient:
         if not self.has_view_permission(request):
             raise PermissionDenied
         recipient = EmailRecipient.objects.filter(pk=pk).first()
         if recipient is None or flow not in flows.FLOWS:
             raise Http404
+        return recipient
+
+    @staticmethod
+    def _composed(recipient: EmailRecipient, flow: str) -> EmailSend:
+        email = EmailSend(id=uuid.uuid4(), recipient=recipient, flow=flow, trigger="preview")
+        sending.compose(email, flows.preview(flow, recipient))
+        return email
+
+    def preview_body_view(self, request: HttpRequest, pk: int, flow: str) -> HttpResponse:
+        """The HTML of the preview alone, for its frame (nothing is recorded)."""
+        recipient = self._recipient(request, pk, flow)
+        if links.site_url() is None:
+            raise Http404
+        try:
+            email = self._composed(recipient, flow)
+        except Exception as exc:  # the page itself says why; this frame only shows the reason
+            return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+        return email_document(email.body_html)
+
+    def preview_view(self, request: HttpRequest, pk: int, flow: str) -> HttpResponse:
+        """The email ``flow`` would send this recipient now; POST sends it to the staff
+        member's own address as a test (nothing is recorded, and its links track nothing)."""
+        recipient = self._recipient(request, pk, flow)
         if links.site_url() is None:
             messages.error(request, _("Set PERSONALIZATION['EMAIL_SITE_URL'] to preview emails."))
             return HttpResponseRedirect(reverse("admin:personalization_emailrecipient_changelist"))
-        email = EmailSend(id=uuid.uuid4(), recipient=recipient, flow=flow, trigger="preview")
         try:
-            sending.compose(email, flows.preview(flow, recipient))
+            email = self._composed(recipient, flow)
         except Exception as exc:  # the job would fail this email the same way
             messages.error(
                 request,
@@ -121,16 +179,32 @@ class EmailSendAdmin(ReadOnlyAdmin):
     readonly_fields = ["preview"]
     exclude = ["body_html"]
 
+    class Media:
+        css = EMAIL_MEDIA
+
+    def get_urls(self) -> list[URLPattern]:
+        body = self.admin_site.admin_view(self.body_view)
+        return [
+            path("<uuid:pk>/body/", body, name="personalization_emailsend_body"),
+            *super().get_urls(),
+        ]
+
+    def body_view(self, request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+        """The email's HTML as it was sent, for the preview's frame."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        email = get_object_or_404(EmailSend.objects.only("body_html"), pk=pk)
+        if not email.body_html:
+            raise Http404
+        return email_document(email.body_html)
+
     @admin.display(description=_("as the recipient sees it"))
     def preview(self, obj: EmailSend) -> Any:
-        if not obj.body_html:
+        if not obj.body_html or obj.pk is None:
             return "—"
         # Sandboxed: the email's HTML cannot run script or reach the admin's session.
-        return format_html(
-            '<iframe sandbox srcdoc="{}" style="width:100%;max-width:640px;height:560px;'
-            'border:1px solid #ccc;background:#fff" title="{}"></iframe>',
-            obj.body_html,
-            obj.subject,
+        return email_frame(
+            reverse("admin:personalization_emailsend_body", args=[obj.pk]), obj.subject
         )
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,7 +14,7 @@ from django.utils.translation import ngettext
 
 from .. import coupons, referrals
 from ..models import Coupon, ReferralCode, Signup
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, user_search_fields
 
 
 class CodeForm(forms.ModelForm):
@@ -39,7 +38,7 @@ class CouponForm(CodeForm):
         return (self.cleaned_data.get("currency") or "").upper()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned: dict[str, Any] = super().clean()  # type: ignore[assignment]  # never None
         kind, value = cleaned.get("kind"), cleaned.get("value")
         if kind and value is not None:
             try:
@@ -142,6 +141,9 @@ class SignupAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["coupon", "user"]
 
+    def get_search_fields(self, request: Any) -> list[str]:
+        return [*self.search_fields, *user_search_fields("user")]
+
 
 @admin.register(ReferralCode)
 class ReferralCodeAdmin(admin.ModelAdmin):
@@ -153,9 +155,7 @@ class ReferralCodeAdmin(admin.ModelAdmin):
     actions = ["deactivate"]
 
     def get_search_fields(self, request: Any) -> list[str]:
-        user_model = get_user_model()
-        user_fields = {user_model.USERNAME_FIELD, user_model.get_email_field_name()}
-        return ["code", "signup__email", *(f"user__{name}" for name in sorted(user_fields))]
+        return ["code", "signup__email", *user_search_fields("user")]
 
     def get_readonly_fields(self, request: Any, obj: ReferralCode | None = None) -> Any:
         # A shared link must keep working: the code never changes once it exists.

@@ -1,4 +1,5 @@
-"""The conversion report's place in the admin: one read-only page instead of a change list."""
+"""The conversion report's place in the admin: one read-only page instead of a change list,
+for staff with the ``personalization.view_report`` permission."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ..models.measurement import Report
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    """Staff see the report; nobody adds, changes or deletes through it (it has no rows)."""
+    """Staff with ``personalization.view_report`` see the report (and its link in the admin
+    index); nobody adds, changes or deletes through it (it has no rows)."""
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.changelist_view)
@@ -29,14 +31,17 @@ class ReportAdmin(admin.ModelAdmin):
         # Imported here so that loading the admin never pulls in the report's queries.
         from ..reports.views import report_view
 
+        # report_view answers staff without the permission with a 403 (JSON for ?format=json).
         return report_view(request, admin_site=self.admin_site, model_admin=self)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        # Any staff member may read the report, so it is listed for them without a permission.
+        # Listed in the admin index and sidebar exactly for those who may open it.
         return self.has_view_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_active and request.user.is_staff)
+        from ..reports.views import can_view_report  # at request time, as above
+
+        return can_view_report(request.user)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

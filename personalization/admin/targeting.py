@@ -104,7 +104,7 @@ class PlacementRuleForm(forms.ModelForm):
         fields = ["kind", "product_key", "position", "category_key", "weight", "min_stock"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data: dict[str, Any] = super().clean()  # type: ignore[assignment]  # never None
         kind = data.get("kind")
         key = (data.get("product_key") or "").strip()
         entered = not self.instance.pk or {"kind", "product_key"} & set(self.changed_data)
@@ -162,7 +162,7 @@ class PlacementForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         from ..recommendations.serving import TITLES, strategies
 
-        choices = [("", _("default (the personal blend)"))]
+        choices: list[tuple[str, Any]] = [("", _("default (the personal blend)"))]
         choices += [(name, str(TITLES.get(name, name))) for name in sorted(strategies())]
         self.fields["strategy"] = forms.ChoiceField(
             label=_("recommendation strategy"),

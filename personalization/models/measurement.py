@@ -144,12 +144,17 @@ class Conversion(models.Model):
 
 class Report(Exposure):
     """No data of its own: gives the conversion report a place in the admin (its app list,
-    permissions and URL names); the page itself is ``personalization.reports.views``."""
+    permissions and URL names); the page itself is ``personalization.reports.views``.
+
+    Reading the report (its page, CSV, JSON and ``api/report/``) takes the permission
+    ``personalization.view_report``, the only one the model has: it has no rows to add, change
+    or delete."""
 
     class Meta:
         proxy = True
         verbose_name = _("Conversion report")
         verbose_name_plural = _("Conversion report")
+        default_permissions = ("view",)
 
 
 class CellFields(models.Model):

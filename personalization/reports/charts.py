@@ -171,7 +171,7 @@ def daily_rate_chart(
     described = ", ".join(
         f"{row.get('date')}: "
         + " / ".join(
-            f"{name.lower()} {_percent(rates[i]) if rates[i] is not None else '–'}"
+            f"{name.lower()} {_percent(rates[i]) if rates[i] is not None else '–'}"  # type: ignore[arg-type]
             for name, _c, _d, rates, _v in series
         )
         for i, row in enumerate(daily)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -28,10 +33,28 @@ from .period import Period, PeriodError, parse_period
 from .queries import ANY_GOAL, ReportPreparing, ReportTimeout, build_report
 from .queries import PURCHASE as PURCHASE_GOAL
 
+logger = logging.getLogger(__name__)
+
 TEMPLATE = "admin/personalization/report.html"
 MAX_GOAL_LENGTH = 100
 PRESET_DAYS = (7, 30, 90)
 FORMATS = ("html", "csv", "json")
+
+
+def report_permission() -> str:
+    """``personalization.view_report``: the permission that reading the report takes."""
+    opts = Report._meta
+    return f"{opts.app_label}.{get_permission_codename('view', opts)}"
+
+
+def can_view_report(user: Any) -> bool:
+    """Active staff with ``personalization.view_report`` (superusers have every permission):
+    the report shows revenue, which not every staff member should read."""
+    return bool(
+        getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+        and user.has_perm(report_permission())
+    )
 
 
 def report_view(
@@ -39,11 +62,15 @@ def report_view(
 ) -> HttpResponse:
     """``GET ?start=YYYY-MM-DD&end=YYYY-MM-DD&goal=NAME&format=html|csv|json``.
 
-    Only reached through ``AdminSite.admin_view``, which sends anyone but active staff to the
-    admin login. A period or goal that cannot be used is answered with its reason and 400.
+    Reached through ``AdminSite.admin_view``, which sends anyone but active staff to the admin
+    login; staff without ``personalization.view_report`` get a 403. A period or goal that
+    cannot be used is answered with its reason and 400; a report that cannot be computed, with
+    503, never a 500.
     """
     site = admin_site or admin.site
     output = request.GET.get("format", "html") or "html"
+    if not can_view_report(request.user):
+        return _forbidden(output)
     try:
         check_characters(request.GET)  # before anything reaches the database or the page
     except ParameterError as error:
@@ -67,7 +94,8 @@ def report_view(
         return _error(request, site, model_admin, message, output, status=400, goal=goal)
 
     try:
-        report = build_report(period, goal=goal)
+        with recoverable():
+            report = build_report(period, goal=goal)
     except ReportTimeout:
         message = _("This report takes too long to compute; choose a shorter period.")
         return _error(request, site, model_admin, message, output, status=503, goal=goal)
@@ -77,12 +105,41 @@ def report_view(
         )
         response["Retry-After"] = str(preparing.retry_after)
         return response
+    except Exception:
+        logger.exception("personalization: the report for %s could not be computed", period)
+        return _error(request, site, model_admin, failed_message(), output, status=503, goal=goal)
     if output == "json":
         return JsonResponse(report)
     if output == "csv":
         return report_csv(report, period)
     context = _page_context(request, site, model_admin, goal=goal, period=period, report=report)
     return TemplateResponse(request, TEMPLATE, context)
+
+
+def failed_message() -> str:
+    return _(
+        "The report could not be computed: the error has been logged for the site's "
+        "developers. Try again later, or choose another period or goal."
+    )
+
+
+def recoverable() -> Any:
+    """Inside a transaction (``ATOMIC_REQUESTS``), a savepoint around the report, so that a
+    database error while computing it leaves the request's transaction usable for the page
+    that says so. Outside one, nothing: the report's own queries keep their transactions."""
+    return transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+
+
+def _forbidden(output: str) -> HttpResponse:
+    """Staff without the report's permission: a 403, as JSON or text when asked for."""
+    message = _("Reading the conversion report takes the permission %(permission)s.") % {
+        "permission": report_permission()
+    }
+    if output == "json":
+        return JsonResponse({"error": message}, status=403)
+    if output == "csv":
+        return HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
+    raise PermissionDenied(message)
 
 
 def _error(
@@ -425,7 +482,7 @@ def _verdict(report: Mapping[str, Any], period: Period, today: dt.date) -> dict[
     key = report.get("verdict")
     if key not in VERDICTS:
         return None
-    tone, title, text = VERDICTS[key]
+    tone, title, text = VERDICTS[key]  # type: ignore[index]  # one of VERDICTS by now
     verdict: dict[str, Any] = {"key": key, "tone": tone, "title": str(title), "text": str(text)}
     if key == "not-enough-data":
         verdict["needed"] = _visitors_needed(report, period, today)

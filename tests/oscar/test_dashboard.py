@@ -16,9 +16,13 @@ REPORT = "/admin/personalization/report/"
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user(
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user(
         "staff", "staff@example.com", "secret", is_staff=True
     )
+    user.user_permissions.add(Permission.objects.get(codename="view_report"))
+    return user
 
 
 def test_the_report_is_in_the_dashboard_menu_once(staff, client):
@@ -48,6 +52,11 @@ def test_a_partner_user_in_the_dashboard_does_not_see_it(django_user_model, clie
     page = client.get(reverse("dashboard:index"))
     assert page.status_code == 200
     assert REPORT not in page.text
+
+
+def test_staff_without_the_report_permission_do_not_see_the_entry(django_user_model):
+    clerk = django_user_model.objects.create_user("clerk", "c@example.com", "pw", is_staff=True)
+    assert dashboard.report_access(clerk, "admin:personalization_report") is False
 
 
 def test_the_entry_hides_where_the_admin_is_not_served(staff, settings):

@@ -15,9 +15,12 @@ REPORT_URL_NAME = "admin:personalization_report"
 def report_access(
     user: Any, url_name: str | None = None, url_args: Any = None, url_kwargs: Any = None
 ) -> bool:
-    """An access function in the shape Oscar's menu calls: active staff see the entry (what
-    the report itself asks), and only where the shop's URLconf serves the admin."""
-    if not (getattr(user, "is_active", False) and getattr(user, "is_staff", False)):
+    """An access function in the shape Oscar's menu calls: active staff with the report's
+    permission see the entry (what the report itself asks), and only where the shop's URLconf
+    serves the admin."""
+    from ...reports.views import can_view_report
+
+    if not can_view_report(user):
         return False
     try:
         reverse(url_name or REPORT_URL_NAME, args=url_args, kwargs=url_kwargs)
