@@ -29,6 +29,8 @@ CHECKS = {
     "personalization.W005": "the profile cache cannot keep profiles",
     "personalization.W006": "the default product adapter finds no price, category or image",
     "personalization.W007": "the profile cache is not shared between processes",
+    "personalization.W008": "GEO_HEADERS cannot be used",
+    "personalization.W009": "PREVIEW_PERMISSION does not name a permission",
 }
 
 JOBS_FALLBACKS = ("thread", "inline", "defer")
@@ -63,6 +65,7 @@ _NUMBERS: dict[str, tuple[float, float | None]] = {
     "EMAIL_DUE_DAYS": (1, 60),
     "EMAIL_MAX_PER_WEEK": (0, 100),
     "EMAIL_SUNSET_AFTER": (0, 1000),
+    "PREVIEW_AGE_HOURS": (0.1, 720),
 }
 # Fractions the report's planned sample is computed from: name -> (low, high), both exclusive.
 _FRACTIONS: dict[str, tuple[float, float | None]] = {
@@ -80,7 +83,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return [
             Error(
                 "PERSONALIZATION must be a dict.",
-                hint="See the README for the keys and their defaults.",
+                hint="See docs/settings.md for the keys and their defaults.",
                 id="personalization.E005",
             )
         ]
@@ -88,7 +91,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(
             Warning(
                 f"PERSONALIZATION has an unknown key {key!r}; it is ignored.",
-                hint="Check the spelling against the README's settings table.",
+                hint="Check the spelling against the settings in docs/settings.md.",
                 id="personalization.W004",
             )
         )
@@ -288,6 +291,42 @@ def check_geoip(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"GEOIP_PATH {str(path)!r}: {problem.rstrip('.')}. Visitors will have no location.",
             hint="Point it at a GeoLite2/GeoIP2 City or Country .mmdb file.",
             id="personalization.W002",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_geo_headers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from .profiling.geo import geo_headers_problem
+
+    problem = geo_headers_problem(app_settings.GEO_HEADERS)
+    if problem is None:
+        return []
+    return [
+        Warning(
+            f"PERSONALIZATION['GEO_HEADERS'] cannot be used: {problem} The CDN's location "
+            "headers are ignored; visitors are located by GeoIP alone.",
+            hint='Use None, "cloudflare", "cloudfront", "fastly", "generic" or a dict such as '
+            '{"country_code": "X-Country-Code", "city": "X-City"}.',
+            id="personalization.W008",
+        )
+    ]
+
+
+@register(Tags.compatibility)
+def check_preview_permission(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    value = app_settings.PREVIEW_PERMISSION
+    if value is None:
+        return []
+    label, _, codename = value.partition(".") if isinstance(value, str) else ("", "", "")
+    if label and codename and "." not in codename:
+        return []
+    return [
+        Warning(
+            f"PERSONALIZATION['PREVIEW_PERMISSION'] = {value!r} is not a permission name of "
+            'the form "app_label.codename"; no staff member can preview the site.',
+            hint='E.g. "personalization.view_banner"; None lets any active staff member.',
+            id="personalization.W009",
         )
     ]
 

@@ -20,7 +20,7 @@ logger = logging.getLogger("personalization")
 @receiver(user_logged_in, dispatch_uid="personalization.attach_visitor_to_user")
 def attach_visitor_to_user(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     visitor = getattr(request, "visitor", None)
-    if not isinstance(visitor, VisitorProfile):
+    if not isinstance(visitor, VisitorProfile) or getattr(visitor, "is_preview", False):
         return
     try:
         storage.attach_user(visitor, user)

@@ -129,7 +129,9 @@ def _referrer_visitor_id(code: ReferralCode) -> str | None:
     """The referring customer's visitor: the one linked to the code's user, else the visitor
     who signed up for it."""
     if code.user_id is not None:
-        linked = Visitor.objects.filter(user_id=code.user_id).values_list("pk", flat=True).first()
+        linked: str | None = (
+            Visitor.objects.filter(user_id=code.user_id).values_list("pk", flat=True).first()
+        )
         if linked is not None:
             return linked
     return code.signup.visitor_id if code.signup is not None else None
@@ -150,7 +152,9 @@ def welcome_offer(request: HttpRequest) -> Coupon | None:
     """The welcome coupon of a visitor who came through a valid referral link: created on the
     first call, the same one after. None for untracked visitors and the referrer themself."""
     visitor = getattr(request, "visitor", None)
-    if visitor is None or not visitor.is_tracked or not visitor._data.referred_by:
+    if visitor is None or not visitor.is_tracked or getattr(visitor, "is_preview", False):
+        return None
+    if not visitor._data.referred_by:
         return None
     existing = _welcome_coupon(visitor.id)
     if existing is not None:

@@ -51,8 +51,12 @@ class TrackingError(ValueError):
 
 
 def _visitor(request: HttpRequest) -> VisitorProfile | None:
+    """The visitor to record for; None also while staff preview the site (nothing a preview
+    shows or does is recorded: no exposure, interaction, cart addition or conversion)."""
     visitor = getattr(request, "visitor", None)
-    return visitor if isinstance(visitor, VisitorProfile) else None
+    if not isinstance(visitor, VisitorProfile) or visitor.is_preview:
+        return None
+    return visitor
 
 
 # Views ----------------------------------------------------------------------------------
@@ -96,7 +100,9 @@ def add_to_cart(request: HttpRequest, product: Any = None, quantity: int = 1) ->
         product_key = str(get_adapter().pk(product)) if product is not None else ""
         visitor._data.cart_updated_at = time.time()
         visitor.dirty = True
-        rows = [Event(visitor_id=visitor.id, kind=Event.ADD_TO_CART, product_id=product_key)]
+        rows: list[Any] = [
+            Event(visitor_id=visitor.id, kind=Event.ADD_TO_CART, product_id=product_key)
+        ]
         if product_key and app_settings.RECORD_PRODUCT_INTERACTIONS:
             from .models import ProductInteraction
 
@@ -159,7 +165,8 @@ def record_exposure(
 
 
 def pending_exposures(request: HttpRequest) -> list[Any]:
-    return request.__dict__.get(EXPOSURES_ATTRIBUTE, [])
+    pending: list[Any] = request.__dict__.get(EXPOSURES_ATTRIBUTE, [])
+    return pending
 
 
 def queue_interaction(request: HttpRequest, product_pk: Any) -> None:

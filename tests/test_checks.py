@@ -264,3 +264,23 @@ def test_every_documented_id_is_tested():
         short = check_id.split(".")[1].lower()
         assert f"def test_{short}_" in source, check_id
         assert check_id in docs, f"{check_id} is not documented in the README or docs/"
+
+
+def test_w008_geo_headers_without_a_country_header(pzn):
+    pzn(GEO_HEADERS={"city": "X-City"})
+    assert ids() == ["personalization.W008"]
+
+
+def test_w008_not_for_a_preset(pzn):
+    pzn(GEO_HEADERS="cloudflare")
+    assert ids() == []
+
+
+def test_w009_preview_permission_not_app_label_dot_codename(pzn):
+    pzn(PREVIEW_PERMISSION="view_banner")
+    assert ids() == ["personalization.W009"]
+
+
+def test_w009_not_for_none(pzn):
+    pzn(PREVIEW_PERMISSION=None)
+    assert ids() == []

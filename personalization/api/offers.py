@@ -90,8 +90,8 @@ class EventsView(VisitorAPIView):
     def post(self, request: Request) -> Response:
         visitor = self.visitor(request)
         check_media_type(request)
-        if not visitor.is_tracked:
-            return Response(status=status.HTTP_204_NO_CONTENT)
+        if not visitor.is_tracked or getattr(visitor, "is_preview", False):
+            return Response(status=status.HTTP_204_NO_CONTENT)  # a staff preview counts nothing
         serializer = EventSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         event = serializer.validated_data

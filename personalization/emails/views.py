@@ -87,6 +87,8 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     visitor = getattr(request, "visitor", None)
     if send is None or request.method == "HEAD" or visitor is None or not visitor.is_tracked:
         return response
+    if getattr(visitor, "is_preview", False):  # a staff preview counts nothing
+        return response
     visitor_id = visitor.id
     if visitor.cookie is None and send.visitor_id:  # a new browser: the email's visitor
         visitor.forget()  # this request's new profile is not kept

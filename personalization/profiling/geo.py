@@ -5,25 +5,43 @@ here writes them to Django's cache, the database or the logs.
 
 The database file is opened, checked, and read again when replaced (every
 ``GEOIP_CHECK_SECONDS``) by :mod:`personalization.profiling.geodb`.
+
+Behind a CDN that says where the visitor is (``GEO_HEADERS``), its headers come first:
+:func:`locate` reads them, and asks the database only for what they leave out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import logging
 import math
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import unquote
 
 import geoip2.errors
 
+from ..conf import app_settings, cached_on_settings
 from .geodb import OpenedDatabase, close_database, current_database, database_problem
 
-__all__ = ["EMPTY_GEO", "Geo", "client_ip", "close_reader", "database_problem", "lookup"]
+__all__ = [
+    "EMPTY_GEO",
+    "GEO_HEADER_PRESETS",
+    "Geo",
+    "client_ip",
+    "close_reader",
+    "database_problem",
+    "edge_geo",
+    "geo_headers_problem",
+    "locate",
+    "lookup",
+]
 
 logger = logging.getLogger("personalization.geo")
 
@@ -132,10 +150,10 @@ def _is_known_time_zone(name: str) -> bool:
 def _coordinate(value: Any, limit: float) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    value = float(value)
-    if not math.isfinite(value) or not -limit <= value <= limit:
+    number = float(value)
+    if not math.isfinite(number) or not -limit <= number <= limit:
         return None
-    return value
+    return number
 
 
 # --- The client address -------------------------------------------------------------------
@@ -326,3 +344,193 @@ def lookup(ip: str | None) -> Geo:
 def close_reader() -> None:
     """Close and forget the process-wide reader, and which paths were already warned about."""
     close_database(forget_warnings=True)
+
+
+# --- Headers of a CDN in front of the site -----------------------------------------------------
+
+#: Where each CDN puts what it knows of the visitor: Geo field -> request header. Cloudflare
+#: sends CF-IPCountry when "IP Geolocation" is on, the others with its "Add visitor location
+#: headers" Managed Transform; CloudFront sends those its origin request policy names (the
+#: region is the first-level subdivision, by name). "generic" is for a proxy configured to send
+#: the X- headers (Fastly's VCL, nginx with a GeoIP module, ...); "fastly" is the same.
+GEO_HEADER_PRESETS: dict[str, dict[str, str]] = {
+    "cloudflare": {
+        "country_code": "CF-IPCountry",
+        "region": "CF-Region",
+        "city": "CF-IPCity",
+        "latitude": "CF-IPLatitude",
+        "longitude": "CF-IPLongitude",
+        "time_zone": "CF-Timezone",
+    },
+    "cloudfront": {
+        "country_code": "CloudFront-Viewer-Country",
+        "country_name": "CloudFront-Viewer-Country-Name",
+        "region": "CloudFront-Viewer-Country-Region-Name",
+        "city": "CloudFront-Viewer-City",
+        "latitude": "CloudFront-Viewer-Latitude",
+        "longitude": "CloudFront-Viewer-Longitude",
+        "time_zone": "CloudFront-Viewer-Time-Zone",
+    },
+    "generic": {
+        "country_code": "X-Country-Code",
+        "country_name": "X-Country-Name",
+        "region": "X-Region",
+        "city": "X-City",
+        "latitude": "X-Latitude",
+        "longitude": "X-Longitude",
+        "time_zone": "X-Time-Zone",
+    },
+}
+GEO_HEADER_PRESETS["fastly"] = GEO_HEADER_PRESETS["generic"]
+GEO_HEADER_FIELDS = (
+    "country_code", "country_name", "region", "city", "latitude", "longitude", "time_zone",
+)  # fmt: skip
+#: Country codes that are no country: Cloudflare's unknown (XX), MaxMind's legacy anonymous
+#: proxy, satellite, other, Asia/Pacific and Europe, and the user-assigned ZZ.
+UNKNOWN_COUNTRIES = frozenset({"XX", "ZZ", "A1", "A2", "O1", "AP", "EU"})
+#: Cloudflare's code for visitors who come through Tor: their location is unknown, and the
+#: address is the exit node's, so the GeoIP database is not asked either.
+TOR_COUNTRY = "T1"
+#: A header value longer than this is not a place name (it is ignored before any work).
+MAX_HEADER_CHARS = 512
+_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+_PLAIN_RE = re.compile(r"[\x20-\x24\x26-\x7e]*")
+_COORDINATE_RE = re.compile(r"\s*[-+]?\d{1,3}(?:\.\d{1,12})?\s*")
+
+
+def geo_headers_problem(value: Any) -> str | None:
+    """What is wrong with a ``GEO_HEADERS`` value (for the system check), or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value.strip().lower() in GEO_HEADER_PRESETS:
+            return None
+        return f"{value!r} is not one of the presets {', '.join(sorted(GEO_HEADER_PRESETS))}."
+    if not isinstance(value, Mapping):
+        return "it must be None, a preset name or a dict of field -> header name."
+    unknown = sorted(str(key) for key in value if key not in GEO_HEADER_FIELDS)
+    if unknown:
+        return (
+            f"it names unknown fields ({', '.join(unknown)}); the fields are "
+            f"{', '.join(GEO_HEADER_FIELDS)}."
+        )
+    if "country_code" not in value:
+        return "it must name the header of country_code."
+    bad = sorted(
+        repr(header)
+        for header in value.values()
+        if not isinstance(header, str) or not _HEADER_NAME_RE.fullmatch(header)
+    )
+    if bad:
+        return (
+            f"{', '.join(bad)} is not a header name (letters, digits and dashes: underscores "
+            "are dropped by most servers on the way)."
+        )
+    if ("latitude" in value) != ("longitude" in value):
+        return "latitude and longitude go together: name both headers or neither."
+    return None
+
+
+@cached_on_settings
+@functools.lru_cache(maxsize=1)
+def _header_keys() -> tuple[tuple[str, str], ...]:
+    """(Geo field, request.META key) of each header to read; empty when the setting is off or
+    malformed (the system check says so)."""
+    value = app_settings.GEO_HEADERS
+    if geo_headers_problem(value) is not None or value is None:
+        return ()
+    mapping = GEO_HEADER_PRESETS[value.strip().lower()] if isinstance(value, str) else value
+    return tuple(
+        (field, "HTTP_" + header.upper().replace("-", "_"))
+        for field, header in mapping.items()
+        if header
+    )
+
+
+def _header_text(value: Any) -> str | None:
+    """A header value as text: percent-encoding (CloudFront's, for non-ASCII) and UTF-8 read
+    as Latin-1 (what WSGI makes of raw UTF-8 bytes) undone, control and format characters
+    dropped, blanks collapsed, at most the length of a name; None when nothing is left."""
+    if not isinstance(value, str) or len(value) > MAX_HEADER_CHARS:
+        return None
+    if _PLAIN_RE.fullmatch(value):  # printable ASCII without "%": most values
+        return _name(" ".join(value.split()))
+    if "%" in value:
+        with contextlib.suppress(UnicodeDecodeError):  # not UTF-8: kept as it came
+            value = unquote(value, errors="strict")
+    if not value.isascii():
+        with contextlib.suppress(UnicodeError):  # real Latin-1, or already text
+            value = value.encode("latin-1").decode("utf-8")
+    cleaned = "".join(
+        " " if char.isspace() else char
+        for char in value
+        if char.isspace() or not unicodedata.category(char).startswith("C")
+    )
+    return _name(" ".join(cleaned.split()))
+
+
+def _header_coordinate(value: str | None, limit: float) -> float | None:
+    if value is None or not _COORDINATE_RE.fullmatch(value):
+        return None
+    return _coordinate(float(value), limit)
+
+
+def edge_geo(meta: Mapping[str, Any]) -> Geo | None:
+    """The location the trusted CDN's headers give (``GEO_HEADERS``); None when the setting
+    is off or the country header is missing, unknown or malformed (GeoIP is asked then), and
+    :data:`EMPTY_GEO` for Tor. A bad value in another header only loses that field."""
+    keys = _header_keys()
+    if not keys:
+        return None
+    raw = {field: _header_text(meta.get(key)) for field, key in keys}
+    code = (raw.get("country_code") or "").upper()
+    if code == TOR_COUNTRY:
+        return EMPTY_GEO
+    country = _country_code(code)
+    if country is None or country in UNKNOWN_COUNTRIES:
+        return None
+    latitude = _header_coordinate(raw.get("latitude"), 90.0)
+    longitude = _header_coordinate(raw.get("longitude"), 180.0)
+    if latitude is None or longitude is None:
+        latitude = longitude = None
+    return Geo(
+        country_code=country,
+        country_name=raw.get("country_name"),
+        region=raw.get("region"),
+        city=raw.get("city"),
+        latitude=latitude,
+        longitude=longitude,
+        time_zone=valid_time_zone(raw.get("time_zone")),
+    )
+
+
+def locate(meta: Mapping[str, Any]) -> Geo:
+    """Where the request comes from: the trusted CDN's headers when they say, the fields they
+    leave out from the GeoIP database when it places the address in the same country;
+    without them, the database alone. Never raises."""
+    try:
+        edge = edge_geo(meta)
+    except Exception:  # pragma: no cover - belt and braces on the request path
+        logger.warning("Reading the CDN's location headers failed.", exc_info=True)
+        edge = None
+    if edge is not None and (not edge or None not in _fields(edge)):
+        return edge  # Tor, or everything known
+    found = lookup(client_ip(meta, _trusted_proxy_count()))
+    if edge is None:
+        return found
+    if found.country_code != edge.country_code:
+        return edge
+    # The headers' own values win; coordinates are a pair, so both come from one source.
+    filled = {name: value for name, value in edge.as_dict().items() if value is not None}
+    return replace(found, **filled)
+
+
+def _fields(geo: Geo) -> tuple[Any, ...]:
+    return tuple(geo.as_dict().values())
+
+
+def _trusted_proxy_count() -> int:
+    try:
+        return int(app_settings.TRUSTED_PROXY_COUNT or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from ..conf import app_settings
-from .geo import EMPTY_GEO, Geo, client_ip, lookup
+from .geo import EMPTY_GEO, Geo, locate
 from .referrer import Referrer
 
 if TYPE_CHECKING:
@@ -218,6 +218,9 @@ class VisitorProfile:
     Tracked visitors carry a :class:`ProfileData`. Bots and visitors who opted out get an
     anonymous profile that is never stored (``is_tracked`` is False).
     """
+
+    #: True while staff preview the site (:mod:`personalization.preview`): nothing is recorded.
+    is_preview = False
 
     def __init__(
         self,
@@ -443,8 +446,7 @@ class VisitorProfile:
     def _lookup_geo(self) -> Geo:
         if self._request is None:
             return EMPTY_GEO
-        ip = client_ip(self._request.META, int(app_settings.TRUSTED_PROXY_COUNT))
-        return lookup(ip)
+        return locate(self._request.META)  # a trusted CDN's headers, else GeoIP
 
     def __repr__(self) -> str:
         kind = "tracked" if self.is_tracked else ("bot" if self.is_bot else "untracked")

@@ -12,11 +12,13 @@ it renders (:func:`ensure_placement`), so it shows up in the admin ready to edit
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,12 +121,27 @@ def forget_local() -> None:
     VERSION.forget()
 
 
+#: How one request sees the definitions, when not as everyone does: a function of the shared
+#: definitions, set around the view by the middleware (a staff preview that forces a
+#: recommendation strategy, personalization.preview); None for every other request.
+OVERLAY: contextvars.ContextVar[Callable[[Definitions], Definitions] | None] = (
+    contextvars.ContextVar("personalization_definitions_overlay", default=None)
+)
+
+
 def current() -> Definitions:
+    """The compiled definitions (as this request sees them: :data:`OVERLAY`)."""
+    overlay = OVERLAY.get()
+    shared = _shared()
+    return shared if overlay is None else overlay(shared)
+
+
+def _shared() -> Definitions:
     """The compiled definitions; at most one cache read a second, SQL only after a change.
 
     When neither the cache nor the database can say which version is current, the copy this
     process has is served; a process without one loads the definitions from the database."""
-    definitions = _state["definitions"]
+    definitions: Definitions | None = _state["definitions"]
     try:
         version = VERSION.get()
     except Exception:
