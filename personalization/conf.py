@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -24,6 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "GEOIP_CHECK_SECONDS": 5,
     # How many X-Forwarded-For hops to trust; 0 uses REMOTE_ADDR.
     "TRUSTED_PROXY_COUNT": 0,
+    # The location headers of the CDN in front of the site, read before GeoIP: a preset
+    # ("cloudflare", "cloudfront", "fastly", "generic") or {Geo field: header name}. None
+    # (off): any client can send such headers, so only a site every request of which comes
+    # through that CDN may trust them.
+    "GEO_HEADERS": None,
     # Share of visitors (0-100) held out to see the non-personalized default.
     "CONTROL_GROUP_PERCENT": 10,
     # Salt of the control-group hash; change it to reshuffle the holdout.
@@ -33,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "VISIT_TIMEOUT_MINUTES": 30,
     # Honour DNT: 1 and Sec-GPC: 1 with an anonymous, non-persisted profile.
     "RESPECT_DO_NOT_TRACK": True,
+    # Pages are cached whole (Django's cache middleware, a reverse proxy, a CDN): the tags
+    # render placeholders that the page script fills from the fragments endpoint.
+    "PAGE_CACHE": False,
     # The visitor-id cookie.
     "COOKIE_NAME": "pzn_vid",
     "COOKIE_AGE_DAYS": 365,
@@ -164,6 +172,11 @@ DEFAULTS: dict[str, Any] = {
     # save, a new shop's first fit): "thread" runs it after commit in a background thread,
     # "inline" in the caller's thread, "defer" leaves it to the next personalization_jobs run.
     "JOBS_FALLBACK": "thread",
+    # Staff preview (personalization/preview/): who may preview besides being active staff
+    # (a permission "app_label.codename"; None: any staff member), and how long a preview
+    # lasts before it ends by itself.
+    "PREVIEW_PERMISSION": "personalization.view_banner",
+    "PREVIEW_AGE_HOURS": 8,
 }
 
 
@@ -214,7 +227,10 @@ app_settings = PersonalizationSettings()
 _on_change: list[Callable[[], None]] = []
 
 
-def cached_on_settings(func: Any) -> Any:
+_Cached = TypeVar("_Cached", bound="functools._lru_cache_wrapper[Any]")
+
+
+def cached_on_settings(func: _Cached) -> _Cached:
     """Register an ``lru_cache``-wrapped function to be cleared when the settings change."""
     _on_change.append(func.cache_clear)
     return func

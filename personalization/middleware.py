@@ -8,11 +8,11 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
-from django.utils.cache import patch_vary_headers
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.functional import empty
 from django.utils.module_loading import import_string
 
-from . import deferred, holding, products, resilience, tracking
+from . import deferred, fragments, holding, preview, products, resilience, tracking
 from .conf import app_settings
 from .profiling import storage
 from .profiling.bots import is_bot
@@ -33,7 +33,9 @@ def opted_out(request: HttpRequest) -> bool:
     if not app_settings.RESPECT_DO_NOT_TRACK:
         return False
     meta = request.META
-    return meta.get("HTTP_DNT", "").strip() == "1" or meta.get("HTTP_SEC_GPC", "").strip() == "1"
+    return bool(
+        meta.get("HTTP_DNT", "").strip() == "1" or meta.get("HTTP_SEC_GPC", "").strip() == "1"
+    )
 
 
 class VisitorMiddleware:
@@ -52,21 +54,26 @@ class VisitorMiddleware:
         if self.is_async:
             return self.__acall__(request)
         self.process_request(request)
-        response = self.get_response(request)
+        with preview.overlay(request):  # what a staff preview forces, for this request only
+            response = self.get_response(request)
         return self.process_response(request, response)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         # An async view cannot read the profile lazily (a cache miss reads the database), so
         # async stacks read it before the view, in the thread the database calls run in.
         await sync_to_async(self.process_request_eagerly, thread_sensitive=True)(request)
-        response = await self.get_response(request)
+        with preview.overlay(request):
+            response = await self.get_response(request)
         return await sync_to_async(self.process_response, thread_sensitive=True)(request, response)
 
     # Request --------------------------------------------------------------------------
     def process_request(self, request: HttpRequest) -> None:
         now = time.time()
+        fragments.attach_page(request)
         try:
-            request.visitor = self.build_visitor(request, now)  # type: ignore[attr-defined]
+            # Staff previewing the site get a visitor of their own, never stored.
+            visitor = preview.visitor_for(request, now) or self.build_visitor(request, now)
+            request.visitor = visitor  # type: ignore[attr-defined]
         except Exception:
             logger.exception("personalization: could not load the visitor profile; using defaults")
             request.visitor = anonymous_visitor(request, now, degraded=True)  # type: ignore[attr-defined]
@@ -84,7 +91,10 @@ class VisitorMiddleware:
         if cookie is None:
             return new_visitor(request, now, None)
         idle = now - cookie.signed_at
-        if cookie.unwritten or idle > app_settings.visit_timeout_seconds:
+        # A page that may be cached whole is profiled by its fragment request: nothing is
+        # read before the view (the view may read the profile, lazily, all the same).
+        shared = fragments.enabled() and not fragments.is_fragment_request(request)
+        if not shared and (cookie.unwritten or idle > app_settings.visit_timeout_seconds):
             # Once a visit: a new visit, or the second request of a new visitor (its row and
             # the rows held for it are written now). The profile is read and saved.
             visitor = VisitorProfile(
@@ -102,13 +112,23 @@ class VisitorMiddleware:
         return visitor
 
     # Response -------------------------------------------------------------------------
-    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> Any:
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         visitor = getattr(request, "visitor", None)
         if not isinstance(visitor, VisitorProfile):
             return response
+        if preview.handle_response(request, response):
+            return response  # a staff preview: nothing is recorded or saved
+        page = fragments.page_match(request)
+        shared = fragments.enabled() and not fragments.is_fragment_request(request)
+        if shared and not visitor.accessed:
+            # A page cached whole (PAGE_CACHE): it read nothing of the visitor, so it may be
+            # shared; its fragment request records the view and the visit.
+            return response
         try:
             if visitor.is_tracked:
-                self.record_product_page(request, response, visitor)
+                self.record_product_page(request, response, visitor, page)
                 self.link_logged_in_user(request, visitor)
                 self.flush_exposures(request)
                 self.save(visitor, response)
@@ -122,14 +142,23 @@ class VisitorMiddleware:
             value = visitor_cookie_value(visitor)
             if visitor.cookie_needed or value != visitor_cookie_value(visitor, sent=True):
                 storage.write_visitor_cookie(response, value)
+                # One visitor's cookie: a shared cache must never hand it to another.
+                patch_cache_control(response, private=True)
+                patch_vary_headers(response, ("Cookie",))
         if visitor.accessed:
             patch_vary_headers(response, ("Cookie",))
         return response
 
     def record_product_page(
-        self, request: HttpRequest, response: HttpResponseBase, visitor: VisitorProfile
+        self,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        visitor: VisitorProfile,
+        page: Any = None,
     ) -> None:
-        match = getattr(request, "resolver_match", None)
+        """Record the view of a product page (``page``: the resolved page a fragment request
+        fills, else this request's own view)."""
+        match = page or getattr(request, "resolver_match", None)
         if match is None or not 200 <= response.status_code < 300:
             return
         urls = app_settings.PRODUCT_VIEW_URLS or {}
@@ -179,7 +208,9 @@ def new_visitor(request: HttpRequest, now: float, visitor_id: str | None) -> Vis
     """A visitor whose profile is not stored: a first request (no cookie), or a returning id
     whose profile was lost (purged, or forgotten), which is written at once."""
     data = ProfileData.new(
-        visitor_id or new_visitor_id(), now, classify_request(request, _referral_validator())
+        visitor_id or new_visitor_id(),
+        now,
+        classify_request(fragments.page_of(request), _referral_validator()),
     )
     visitor = VisitorProfile(data, request=request, now=now)
     start_visit(request, data)
@@ -213,7 +244,7 @@ def load_profile(visitor: VisitorProfile) -> ProfileData:
     if idle > app_settings.visit_timeout_seconds:
         data.visit_count += 1
         data.visit_started = now
-        data.referrer = classify_request(request, _referral_validator())  # type: ignore[arg-type]
+        data.referrer = classify_request(fragments.page_of(request), _referral_validator())  # type: ignore[arg-type]
         start_visit(request, data)  # type: ignore[arg-type]
         visitor.new_visit = visitor.cookie_needed = visitor.db_write_needed = True
         visitor.dirty = True
@@ -231,7 +262,7 @@ def add_waiting_views(visitor: VisitorProfile) -> None:
     """Add the product views this process has not yet added to the visitor's profile."""
     for view in deferred.take_views(visitor.id):
         try:
-            info = view.known or product_info(view.field, view.value)
+            info: tuple[Any, Any] | None = view.known or product_info(view.field, view.value)
         except Exception:
             logger.exception("personalization: could not look up the viewed product")
             continue
@@ -292,7 +323,7 @@ def anonymous_visitor(
 ) -> VisitorProfile:
     """A profile that is never stored: for bots, opted-out visitors and failures."""
     try:
-        referrer = classify_request(request)
+        referrer = classify_request(fragments.page_of(request))
     except Exception:
         referrer = Referrer()
     data = ProfileData.new("anon-" + new_visitor_id(), now, referrer)

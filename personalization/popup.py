@@ -62,9 +62,13 @@ def popup_context(request: HttpRequest | None) -> dict[str, Any] | None:
 
 def scripts_context(request: HttpRequest | None) -> dict[str, Any]:
     """What ``personalization.js`` needs: where to send events and signups ("" if unrouted)."""
+    from . import fragments
+
     return {
         "events_url": _reverse(EVENTS_URL_NAME),
         "signup_url": _reverse(SIGNUP_URL_NAME),
+        # Pages cached whole: the script fetches the visitor's fragments from here.
+        "fragments_url": (fragments.path() or "") if fragments.enabled() else "",
     }
 
 

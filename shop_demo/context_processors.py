@@ -10,6 +10,8 @@ from .demo import SESSION_KEY, country_choices
 
 def demo(request: HttpRequest) -> dict:
     """The footer's "pretend to come from" choices, in DEBUG only."""
+    if getattr(settings, "DEMO_PAGE_CACHE", False):
+        return {"demo_pretend_enabled": False, "page_cache": True}
     if not settings.DEBUG:
         return {"demo_pretend_enabled": False}
     session = getattr(request, "session", None)

@@ -25,7 +25,7 @@ class PretendIPMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if settings.DEBUG:
+        if settings.DEBUG and not getattr(settings, "DEMO_PAGE_CACHE", False):
             session = getattr(request, "session", None)
             ip = session.get(SESSION_KEY) if session is not None else None
             if ip:

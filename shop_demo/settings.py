@@ -260,6 +260,20 @@ PERSONALIZATION = {
     "EMAIL_QUIET_HOURS": None,
 }
 
+# DEMO_PAGE_CACHE=1: pages cached whole by Django's per-site cache, personal parts filled by
+# the page script (docs/caching.md). The header then reads nothing of the session, and the
+# footer's "pretend to come from" form is off, so that the home and category pages can be
+# shared by every visitor.
+DEMO_PAGE_CACHE = env_bool("DEMO_PAGE_CACHE", False)
+if DEMO_PAGE_CACHE:
+    MIDDLEWARE = [
+        "django.middleware.cache.UpdateCacheMiddleware",
+        *MIDDLEWARE,
+        "django.middleware.cache.FetchFromCacheMiddleware",
+    ]
+    CACHE_MIDDLEWARE_SECONDS = 300
+    PERSONALIZATION["PAGE_CACHE"] = True
+
 # Email: printed on the console by default; EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER,
 # EMAIL_HOST_PASSWORD, EMAIL_USE_TLS) from the environment sends through that SMTP server.
 # Django 6.1 names the backend in MAILERS, earlier versions in EMAIL_BACKEND and EMAIL_*.

@@ -36,7 +36,8 @@ BATCHES = 16
 # Requests per batch and target (625 a batch, 10,000 in all): the most to the endpoints any
 # visitor reaches, the fewest to the staff-only report, which computes for 80-120 ms.
 PER_BATCH = {
-    "events": 120, "signup": 90, "recommendations": 75, "me": 40, "schema": 20,
+    "events": 120, "signup": 90, "recommendations": 75, "fragments": 40, "me": 40,
+    "preview": 15, "schema": 20,
     "report-api": 8, "report-page": 6, "email-unsubscribe": 20, "email-click": 20,
     "email-confirm": 10, "email-open": 10,
     "home": 25, "search": 35, "category": 25, "product": 25, "cart": 15, "cart-change": 35,
@@ -228,6 +229,28 @@ APP = {
             "limit": _one_of(["1", "4", "24", "25", "0"]),
         },
     ),
+    "fragments": Target(
+        lambda f, s: "/personalization/fragments/",
+        ("GET", "POST"),
+        ("page", "referrer", "f"),
+        plausible={
+            "page": _one_of(["http://testserver/", "/products/tent-0/", "http://x/?utm_source=a"]),
+            "referrer": _one_of(["", "https://www.google.com/", "http://testserver/"]),
+            "f": _one_of(
+                [
+                    "kind=banner&placement=home-hero",
+                    "kind=popup",
+                    "kind=recommendations&placement=home-for-you&limit=4",
+                    "kind=recommendations&placement=product-related&product=1&limit=99",
+                ]
+            ),
+        },
+    ),
+    "preview": Target(
+        lambda f, s: "/personalization/preview/",
+        ("GET", "POST"),
+        ("segment", "country", "visit", "group", "banner", "strategy", "preview", "next"),
+    ),
     "me": Target(lambda f, s: "/personalization/api/me/", ("GET", "DELETE")),
     "schema": Target(
         lambda f, s: "/personalization/api/schema/", ("GET",), ("format", "lang", "version")
@@ -405,7 +428,8 @@ def test_the_batches_send_ten_thousand_inputs_to_every_target():
     assert min(PER_BATCH.values()) > 0
     urls = {str(pattern.pattern) for pattern in personalization_urls.urlpatterns}
     assert urls == {"api/me/", "api/signup/", "api/events/", "api/recommendations/",
-                    "api/report/", "api/schema/", "email/unsubscribe/<str:token>/",
+                    "api/report/", "api/schema/", "fragments/", "preview/",
+                    "email/unsubscribe/<str:token>/",
                     "email/c/<str:token>/", "email/confirm/<str:token>/",
                     "email/o/<str:token>.gif"}  # fmt: skip
 

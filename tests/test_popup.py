@@ -197,6 +197,7 @@ def test_scripts_context(urls):
     assert scripts_context(_request()) == {
         "events_url": "/personalization/api/events/",
         "signup_url": "/personalization/api/signup/",
+        "fragments_url": "",  # pages are not cached whole (PAGE_CACHE)
     }
 
 
@@ -208,7 +209,7 @@ def test_unrouted_api_turns_the_popup_off_with_a_warning(settings, caplog):
     request = _request()
     with caplog.at_level(logging.WARNING, logger="personalization"):
         assert popup_context(request) is None
-        assert scripts_context(request) == {"events_url": "", "signup_url": ""}
+        assert scripts_context(request) == {"events_url": "", "signup_url": "", "fragments_url": ""}
         html = Template(
             "{% load personalization %}[{% signup_popup %}]{% personalization_scripts %}"
         ).render(Context({"request": request}))

@@ -27,6 +27,7 @@ urlpatterns = [
     path("banner-page/", views.banner_page, name="banner-page"),
     path("async-profile/", views.async_profile, name="async-profile"),
     path("popup-page/", views.popup_page, name="popup-page"),
+    path("cached-page/", views.cached_page, name="cached-page"),
     path("order/", views.place_order, name="order"),
     path("cart/add/<slug:slug>/", views.add_to_cart, name="cart-add"),
     path("", include(shop_patterns)),

@@ -229,9 +229,41 @@ def recommend(
         is_control=is_control,
     )
     _log_exposure(
-        request, result, [item["id"] if as_cards else adapter.pk(item) for item in products]
+        request,
+        result,
+        [item["id"] if as_cards else adapter.pk(item) for item in products],  # type: ignore[arg-type]
     )
     return result
+
+
+def fallback(
+    placement: str,
+    *,
+    product: Any = None,
+    category: str | None = None,
+    limit: int = 4,
+    as_cards: bool = False,
+) -> Recommendations:
+    """What the placement shows a visitor without personalization (the control strategy's
+    products, on the page of ``product`` or of ``category``), read from nothing of the
+    visitor and with no exposure: a page cached for everyone holds it until the visitor's own
+    list replaces it (:mod:`personalization.fragments`)."""
+    name = str(app_settings.RECOMMENDATION_CONTROL_STRATEGY)
+    compiled = _compiled(placement)
+    heading = compiled.recommendation_title if compiled and compiled.recommendation_title else ""
+    rules = merchandising_for(placement)
+    product_key = str(get_adapter().pk(product)) if product is not None else None
+    context = Context(now=timezone.now(), product=product_key)
+    if category:
+        context.categories = [str(category)]
+    keys, name = _candidates(name, context, limit, rules)
+    load = _cards if as_cards else _products
+    return Recommendations(
+        placement=placement,
+        strategy=name,
+        title=str(heading or TITLES.get(name, "") or ""),
+        products=load(keys, limit, rules, context.excluded()),
+    )
 
 
 def _log_exposure(request: HttpRequest, result: Recommendations, items: list[Any]) -> None:

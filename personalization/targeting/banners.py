@@ -62,7 +62,7 @@ def render_banner(request: Any, slug: str) -> SafeString:
     is logged for control and personalized visitors alike, so both groups are counted under
     the same condition. Markup (and its exposure id) is rendered only when there is content."""
     placement = current().placements.get(slug) or ensure_placement(slug)
-    visitor = getattr(request, "visitor", None)
+    visitor: Any = getattr(request, "visitor", None)
     if visitor is not None:
         visitor.accessed = True  # the page now depends on who asks: Vary: Cookie
     tracked = visitor is not None and visitor.is_tracked
@@ -78,7 +78,11 @@ def render_banner(request: Any, slug: str) -> SafeString:
             )
         return mark_safe("")
     content, segment = placement.default, ""
-    if tracked and placement.is_active and not is_control:
+    # Staff previewing a banner see it in its placement, whatever its segments, dates or group.
+    forced = visitor.forced_banner(slug) if getattr(visitor, "is_preview", False) else None
+    if forced is not None:
+        content = forced
+    elif tracked and placement.is_active and not is_control:
         content, segment = choose(placement, visitor, visitor._now)
     exposure_id = None
     if tracked:
@@ -99,4 +103,18 @@ def render_banner(request: Any, slug: str) -> SafeString:
         "exposure_id": exposure_id,
         "is_default": content.key == DEFAULT_CONTENT,
     }
-    return mark_safe(_template_for(slug).render(context, request))
+    html: str = _template_for(slug).render(context, request)
+    return mark_safe(html)
+
+
+def render_default(slug: str) -> str:
+    """The placement's default content, as a page cached for everyone shows it until the
+    visitor's own banner replaces it: no visitor read, no exposure. "" without content."""
+    placement = current().placements.get(slug)
+    if placement is None:
+        return ""
+    content = placement.default
+    if not (content.title or content.body or content.image_url or content.cta_text):
+        return ""
+    context = {"placement": placement, "banner": content, "exposure_id": None, "is_default": True}
+    return str(_template_for(slug).render(context))

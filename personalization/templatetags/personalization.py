@@ -25,9 +25,17 @@ def _request(context: Any) -> Any:
 @register.simple_tag(takes_context=True)
 def personalized_banner(context: Any, placement: str) -> SafeString:
     """The best banner for this visitor in ``placement``, or the placement's default."""
+    from .. import fragments
     from ..targeting.banners import render_banner
 
     try:
+        if fragments.enabled():
+            from ..targeting.definitions import ensure_placement
+
+            ensure_placement(placement)  # staff find it in the admin, ready to edit
+            return fragments.placeholder(
+                fragments.BANNER, fragments.fallback_banner(placement), placement=placement
+            )
         return render_banner(_request(context), placement)
     except Exception:
         logger.exception("personalization: banner %r failed; rendering nothing", placement)
@@ -37,9 +45,12 @@ def personalized_banner(context: Any, placement: str) -> SafeString:
 @register.simple_tag(takes_context=True)
 def signup_popup(context: Any) -> SafeString:
     """The email-for-coupon popup, only for the visitors it targets."""
+    from .. import fragments
     from ..popup import popup_context
 
     request = _request(context)
+    if fragments.enabled():
+        return fragments.placeholder(fragments.POPUP)
     try:
         popup = popup_context(request)
     except Exception:
@@ -74,6 +85,7 @@ class RecommendationsNode(template.Node):
         self.target = target
 
     def render(self, context: Any) -> str:
+        from .. import fragments
         from ..products import get_adapter
         from ..recommendations.serving import LimitError, Recommendations, parse_limit, recommend
         from ..targeting.definitions import ensure_placement
@@ -101,6 +113,8 @@ class RecommendationsNode(template.Node):
                     "personalization: recommendations %r: bad limit %r", placement, raw_limit
                 )
                 limit = 0
+            if fragments.enabled() and not self.target:
+                return _placeholder(placement, product, category, limit, as_cards)
             result = (
                 recommend(
                     request,
@@ -124,6 +138,24 @@ class RecommendationsNode(template.Node):
         if not result:
             return ""
         return _render_recommendations(result, request, as_cards)
+
+
+def _placeholder(placement: str, product: Any, category: Any, limit: int, as_cards: bool) -> str:
+    """``{% recommendations %}`` on a page cached for everyone: the control group's products,
+    replaced by the visitor's own from the fragments endpoint."""
+    from .. import fragments
+    from ..products import get_adapter
+
+    if not limit:
+        return ""
+    return fragments.placeholder(
+        fragments.RECOMMENDATIONS,
+        fragments.fallback_recommendations(placement, product, category, limit, as_cards),
+        placement=placement,
+        product=get_adapter().pk(product) if product is not None else None,
+        category=category,
+        limit=limit,
+    )
 
 
 def _render_recommendations(result: Any, request: Any, as_cards: bool = False) -> str:

@@ -103,6 +103,13 @@ def banner_page(request: HttpRequest) -> HttpResponse:
     return render(request, "testapp/banner_page.html")
 
 
+def cached_page(request: HttpRequest) -> HttpResponse:
+    """A page for Django's per-site cache: a banner, the popup and the script (PAGE_CACHE)."""
+    from django.shortcuts import render
+
+    return render(request, "testapp/cached_page.html")
+
+
 def popup_page(request: HttpRequest) -> HttpResponse:
     from django.shortcuts import render
 

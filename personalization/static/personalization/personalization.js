@@ -34,8 +34,33 @@
     send(payload);
   }, true);
 
-  const root = document.querySelector("[data-pzn-popup]");
-  if (root) popup(root);
+  const fragmentsUrl = (script && script.dataset.fragmentsUrl) || "";
+  if (fragmentsUrl) {
+    loadFragments(); // a page cached for everyone: its personal parts come from here
+  } else {
+    const root = document.querySelector("[data-pzn-popup]");
+    if (root) popup(root);
+  }
+
+  // Once per page view, also without placeholders: this request is where the visit is
+  // profiled (the page's address and referrer come with it) and the exposures are counted.
+  function loadFragments() {
+    const holders = Array.from(document.querySelectorAll("[data-pzn-fragment]"));
+    const params = new URLSearchParams({ page: location.href, referrer: document.referrer });
+    holders.forEach((holder) => params.append("f", holder.getAttribute("data-pzn-fragment")));
+    fetch(fragmentsUrl + "?" + params, { credentials: "same-origin",
+      headers: { Accept: "application/json" } })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((data) => {
+        const html = data && Array.isArray(data.fragments) ? data.fragments : [];
+        holders.forEach((holder, index) => {
+          if (typeof html[index] === "string") holder.innerHTML = html[index];
+        });
+        const root = document.querySelector("[data-pzn-popup]");
+        if (root) popup(root);
+      })
+      .catch(() => {}); // the fallbacks stay
+  }
 
   function popup(root) {
     const $ = (selector) => root.querySelector(selector);
