@@ -15,6 +15,8 @@ from personalization import jobs
 from personalization.models import EmailRecipient, EmailSend, Event
 from tests.test_browser import ARTIFACTS, page, retrying, wait_for  # noqa: F401
 
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
 
 def test_the_email_its_outbox_and_its_links(page: Any, live_server: Any, settings: Any,  # noqa: F811
                                             make_product: Any) -> None:  # fmt: skip

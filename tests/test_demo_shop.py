@@ -45,10 +45,99 @@ def test_demo_setup_seeds_a_real_catalog_once(demo, tmp_path):
     assert Category.objects.filter(slug="camping").exists()
     assert Product.objects.count() >= 120
     assert not Product.objects.filter(image="").exists()
+    assert_every_product_has_a_picture_of_its_own()
     assert (tmp_path / "g.mmdb").stat().st_size > 0
     first = list(Product.objects.order_by("pk").values_list("slug", "price", "image"))
     call_command("demo_setup", verbosity=0)
     assert list(Product.objects.order_by("pk").values_list("slug", "price", "image")) == first
+
+
+# What the pictures of a few kinds of product must show (Lucide icon names).
+PICTURED = {"2-Person Tent": "tent", "Travel Mug": "cup-soda", "Wall Clock": "clock",
+            "Bike Helmet": "hard-hat", "Dumbbell Pair": "dumbbell"}  # fmt: skip
+
+
+def assert_every_product_has_a_picture_of_its_own():
+    """Every product has a picture; in each department no two pictures are the same file,
+    and each shows its own kind of product (no icon serves two kinds in a department)."""
+    import hashlib
+    import io
+    import re
+
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from shop_demo.catalog.demo_data import ART
+    from shop_demo.catalog.models import Category
+
+    seen = set()
+    for category in Category.objects.prefetch_related("products"):
+        products = list(category.products.all())
+        digests, icons_of_kind = set(), {}
+        for product in products:
+            with default_storage.open(product.image.name) as file:
+                data = file.read()
+            digests.add(hashlib.sha256(data).hexdigest())
+            with Image.open(io.BytesIO(data)) as picture:
+                assert picture.size == (480, 480)
+                comment = picture.info["comment"].decode()
+            kind = max((k for k in ART if product.name.endswith(f" {k}")), key=len)
+            icon = re.search(r"icon ([a-z0-9-]+)", comment).group(1)
+            assert icon in ART[kind][1], (product.name, icon)
+            icons_of_kind.setdefault(kind, set()).add(icon)
+        assert len(digests) == len(products) >= 15, category.slug  # pairwise distinct
+        icons = [icon for kind_icons in icons_of_kind.values() for icon in kind_icons]
+        assert len(icons) == len(set(icons)) and len(icons_of_kind) == 8, icons_of_kind
+        for kind in PICTURED.keys() & icons_of_kind.keys():
+            assert PICTURED[kind] in icons_of_kind[kind], (kind, icons_of_kind[kind])
+            seen.add(kind)
+    assert seen == PICTURED.keys()
+
+
+def test_a_picture_shows_its_product_s_icon():
+    """Only the icon changed: the picture changes where the product is drawn."""
+    import dataclasses
+    import io
+
+    from PIL import Image, ImageChops, ImageStat
+
+    from shop_demo.catalog.demo_data import CATEGORIES, product_specs
+    from shop_demo.catalog.demo_images import render_product_image
+
+    for spec in product_specs(CATEGORIES[0])[:4] + product_specs(CATEGORIES[-1])[:2]:
+        picture = render_product_image(spec)
+        assert render_product_image(spec) == picture  # the same bytes on every run
+        other = render_product_image(dataclasses.replace(spec, icon="coffee"))
+        a, b = (Image.open(io.BytesIO(data)).convert("L") for data in (picture, other))
+        middle = ImageChops.difference(a, b).crop((120, 120, 360, 360))
+        assert ImageStat.Stat(middle).mean[0] > 8, spec.name
+
+
+def test_demo_setup_redraws_its_older_pictures_but_keeps_uploaded_ones(demo):
+    import io
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image
+
+    from shop_demo.catalog.demo_data import CATEGORIES, product_specs
+    from shop_demo.catalog.demo_images import is_current_picture
+    from shop_demo.catalog.management.commands.demo_setup import Command
+    from shop_demo.catalog.models import Category, Product
+
+    camping = Category.objects.create(name="Camping", slug="camping")
+    older, uploaded = product_specs(CATEGORIES[0])[:2]
+    buffer = io.BytesIO()
+    Image.new("RGB", (480, 480), (46, 139, 87)).save(buffer, format="JPEG")  # one per department
+    for spec, name in ((older, f"products/{older.slug}.jpg"), (uploaded, "products/mine.jpg")):
+        stored = default_storage.save(name, ContentFile(buffer.getvalue()))
+        Product.objects.create(name=spec.name, slug=spec.slug, category=camping,
+                               price=spec.price, image=stored)  # fmt: skip
+    Command(stdout=io.StringIO()).setup_catalog()
+    redrawn = Product.objects.get(slug=older.slug).image.name
+    assert redrawn == f"products/{older.slug}.jpg" and is_current_picture(redrawn)
+    assert Product.objects.get(slug=uploaded.slug).image.name == "products/mine.jpg"
+    assert not is_current_picture("products/mine.jpg")
 
 
 def test_browsing_fills_the_profile(catalog):
@@ -256,8 +345,8 @@ def test_popular_near_you_follows_the_pretended_country(shop_with_history, demo)
 
 
 def test_the_demo_shows_the_email_a_visitor_s_browsing_produced(catalog, clock, admin_client):
-    """As the README tells someone trying the demo: sign up in the popup, view products,
-    wait five minutes, run the emails job in the admin; the email is in the outbox, its
+    """As docs/getting-started.md tells someone trying the demo: sign up in the popup, view
+    products, wait five minutes, run the emails job in the admin; the email is in the outbox, its
     links lead back into the demo."""
     import re
 

@@ -15,6 +15,103 @@ from django.utils.text import slugify
 PRODUCTS_PER_CATEGORY = 16
 
 
+# How each kind of product is pictured: the Lucide icon(s) that show it (products of one kind
+# take turns through them) and what carries the icon: the object itself ("object"), or a
+# pouch, box or bottle with the icon on its label. Books are drawn as book covers.
+ART: dict[str, tuple[str, tuple[str, ...]]] = {
+    # Camping
+    "2-Person Tent": ("object", ("tent", "tent-tree")),
+    "Sleeping Bag": ("object", ("bed-single", "moon-star")),
+    "Sleeping Mat": ("object", ("bed",)),
+    "Camping Stove": ("object", ("flame", "cooking-pot")),
+    "Gas Cartridge": ("bottle", ("fuel",)),
+    "Headlamp": ("object", ("flashlight",)),
+    "Camping Lantern": ("object", ("lamp", "lightbulb")),
+    "Firestarter Cubes": ("box", ("flame-kindling",)),
+    # Hiking & Trekking
+    "Hiking Boots": ("object", ("sport-shoe",)),
+    "Trekking Poles": ("object", ("mountain", "signpost-big")),
+    "Daypack 25L": ("object", ("backpack",)),
+    "Rain Jacket": ("object", ("cloud-rain", "umbrella")),
+    "Merino Socks": ("box", ("footprints",)),
+    "Water Bottle": ("object", ("milk", "glass-water")),
+    "Energy Bars 12-Pack": ("box", ("wheat", "cookie")),
+    "Blister Plasters": ("box", ("bandage",)),
+    # Cycling
+    "Bike Helmet": ("object", ("hard-hat",)),
+    "Bike Light Set": ("object", ("lightbulb", "flashlight")),
+    "Saddle Bag": ("object", ("handbag", "briefcase")),
+    "Floor Pump": ("object", ("gauge",)),
+    "Inner Tube": ("box", ("life-buoy",)),
+    "Chain Lube": ("bottle", ("droplets",)),
+    "Folding Lock": ("object", ("lock", "lock-keyhole")),
+    "Cycling Gloves": ("object", ("hand",)),
+    # Coffee & Tea
+    "Espresso Beans 1kg": ("pouch", ("bean",)),
+    "Filter Coffee 500g": ("pouch", ("coffee",)),
+    "Green Tea 100g": ("pouch", ("leaf",)),
+    "Black Tea 250g": ("pouch", ("sunrise",)),
+    "Herbal Tea 20 Bags": ("box", ("flower-2",)),
+    "Pour-Over Dripper": ("object", ("funnel",)),
+    "Milk Frother": ("object", ("milk",)),
+    "Travel Mug": ("object", ("cup-soda",)),
+    # Kitchen
+    "Chef's Knife": ("object", ("slice", "utensils")),
+    "Cast Iron Pan": ("object", ("egg-fried",)),
+    "Cutting Board": ("object", ("carrot",)),
+    "Dutch Oven": ("object", ("cooking-pot",)),
+    "Spice Grinder": ("object", ("chef-hat",)),
+    "Mixing Bowl Set": ("object", ("soup", "salad")),
+    "Dish Soap 1L": ("bottle", ("soap-dispenser-droplet",)),
+    "Baking Paper Roll": ("box", ("scroll", "croissant")),
+    # Home & Living
+    "Throw Blanket": ("object", ("bed-double",)),
+    "Scented Candle": ("object", ("flame",)),
+    "Linen Cushion": ("object", ("sofa", "armchair")),
+    "Table Lamp": ("object", ("lamp", "lamp-desk")),
+    "Ceramic Vase": ("object", ("amphora", "flower")),
+    "Wall Clock": ("object", ("clock",)),
+    "Plant Pot": ("object", ("sprout", "shrub")),
+    "Bath Towel Set": ("object", ("bath", "towel-rack")),
+    # Electronics
+    "AA Batteries 8-Pack": ("box", ("battery-full",)),
+    "AAA Batteries 8-Pack": ("box", ("battery-medium",)),
+    "Power Bank 20000": ("object", ("battery-charging", "smartphone-charging")),
+    "Bluetooth Speaker": ("object", ("speaker",)),
+    "Wireless Earbuds": ("object", ("headphones",)),
+    "USB-C Charger 65W": ("object", ("plug", "cable")),
+    "Solar Charger": ("object", ("solar-panel", "sun")),
+    "Smart Plug": ("object", ("house-plug", "plug-zap")),
+    # Garden
+    "Pruning Shears": ("object", ("scissors",)),
+    "Garden Hose 25m": ("object", ("droplets",)),
+    "Vegetable Seeds": ("pouch", ("carrot", "sprout")),
+    "Organic Fertilizer": ("pouch", ("leafy-green",)),
+    "Watering Can": ("object", ("shower-head",)),
+    "Raised Bed": ("object", ("fence", "land-plot")),
+    "Potting Soil 20L": ("pouch", ("shovel",)),
+    "Bird Feeder": ("object", ("birdhouse", "bird")),
+    # Fitness
+    "Yoga Mat": ("object", ("person-standing",)),
+    "Dumbbell Pair": ("object", ("dumbbell",)),
+    "Resistance Bands": ("object", ("biceps-flexed",)),
+    "Kettlebell": ("object", ("weight",)),
+    "Jump Rope": ("object", ("line-squiggle",)),
+    "Foam Roller": ("object", ("cylinder",)),
+    "Protein Powder 1kg": ("pouch", ("milk",)),
+    "Electrolyte Tablets": ("box", ("tablets", "pill")),
+    # Books & Maps
+    "Wild Camping Guide": ("book", ("tent-tree",)),
+    "Trail Cookbook": ("book", ("cooking-pot", "chef-hat")),
+    "Star Atlas": ("book", ("telescope", "star")),
+    "Bird Field Guide": ("book", ("bird",)),
+    "Knot Handbook": ("book", ("anchor", "lasso")),
+    "Travel Journal": ("book", ("notebook-pen",)),
+    "Hiking Map Set": ("book", ("map", "compass")),
+    "Wildflower Guide": ("book", ("flower",)),
+}
+
+
 @dataclass(frozen=True)
 class Item:
     noun: str
@@ -23,13 +120,20 @@ class Item:
     blurb: str
     replenishable: bool = False
 
+    @property
+    def art(self) -> str:
+        return ART[self.noun][0]
+
+    @property
+    def icons(self) -> tuple[str, ...]:
+        return ART[self.noun][1]
+
 
 @dataclass(frozen=True)
 class CategorySpec:
     name: str
     slug: str
     description: str
-    icon: str
     colour: tuple[int, int, int]  # the category's main colour
     modifiers: tuple[str, ...]
     items: tuple[Item, ...]
@@ -45,6 +149,8 @@ def _items(table: str) -> tuple[Item, ...]:
     items = []
     for row in table.strip().splitlines():
         noun, low, high, flag, blurb = (cell.strip() for cell in row.split("|"))
+        if noun not in ART:
+            raise KeyError(f"ART has no picture for {noun!r}")
         items.append(Item(noun, int(low), int(high), blurb, replenishable=flag == "R"))
     return tuple(items)
 
@@ -54,7 +160,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Camping",
         slug="camping",
         description="Tents, sleeping bags, stoves and everything else for nights under the stars.",
-        icon="tent",
         colour=(46, 139, 87),
         modifiers=_words(
             "Trailhead, Nordkap, Basecamp, Ridgeline, Pinewood, Summit, Lakeside, Aurora"
@@ -82,7 +187,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Hiking & Trekking",
         slug="hiking",
         description="Boots, packs and layers for day hikes and long-distance trails.",
-        icon="mountain",
         colour=(180, 98, 52),
         modifiers=_words("Alpine, Trailblazer, Highland, Scout, Pathfinder, Ranger, Fjell, Cairn"),
         items=_items(
@@ -107,7 +211,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Cycling",
         slug="cycling",
         description="Helmets, lights, locks and spares for commuting and touring.",
-        icon="bicycle",
         colour=(41, 110, 181),
         modifiers=_words("Velo, Sprint, Urban, Gravel, Tempo, Cadence, Roadster, Commuter"),
         items=_items(
@@ -132,7 +235,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Coffee & Tea",
         slug="coffee-tea",
         description="Freshly roasted beans, loose-leaf teas and the tools to brew them.",
-        icon="cup",
         colour=(120, 72, 48),
         modifiers=_words("Ember, Alba, Sunrise, Old Harbour, Monsoon, Copper Hill, Velvet, Nordic"),
         items=_items(
@@ -157,7 +259,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Kitchen",
         slug="kitchen",
         description="Knives, pans and tools that make cooking at home a joy.",
-        icon="pan",
         colour=(197, 74, 64),
         modifiers=_words("Copperleaf, Maison, Oakline, Fenwick, Savory, Brasserie, Solace, Kobe"),
         items=_items(
@@ -182,7 +283,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Home & Living",
         slug="home",
         description="Blankets, lamps and little things that make a house a home.",
-        icon="house",
         colour=(156, 104, 170),
         modifiers=_words("Hygge, Linden, Terra, Fjord, Sable, Willow, Marlow, Juniper"),
         items=_items(
@@ -207,7 +307,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Electronics",
         slug="electronics",
         description="Batteries, chargers, speakers and gadgets for home and away.",
-        icon="bolt",
         colour=(52, 73, 94),
         modifiers=_words("Voltix, Pulse, Nova, Ampere, Helio, Zenith, Flux, Orbit"),
         items=_items(
@@ -232,7 +331,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Garden",
         slug="garden",
         description="Seeds, tools and soil for balconies, allotments and backyards.",
-        icon="flower",
         colour=(106, 153, 58),
         modifiers=_words(
             "Greenthumb, Meadow, Bramble, Orchard, Fernhill, Rosewood, Sprout, Hedgerow"
@@ -259,7 +357,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Fitness",
         slug="fitness",
         description="Mats, weights and bands for training at home or in the park.",
-        icon="dumbbell",
         colour=(214, 132, 38),
         modifiers=_words("Core, Flex, Iron, Zen, Momentum, Apex, Balance, Stride"),
         items=_items(
@@ -284,7 +381,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         name="Books & Maps",
         slug="books",
         description="Guidebooks, field guides, maps and journals for curious minds.",
-        icon="book",
         colour=(70, 120, 140),
         modifiers=_words(
             "Pocket, Illustrated, Complete, Essential, Field Edition, Compact, Deluxe, Explorer's"
@@ -321,6 +417,13 @@ class ProductSpec:
     is_available: bool
     replenishable: bool
     seed: int  # drives the product image
+    # What the picture shows (demo_images.render_product_image).
+    brand: str = ""
+    kind: str = ""
+    icon: str = ""
+    art: str = "object"
+    colour: tuple[int, int, int] = (90, 110, 100)
+    variant: int = 0  # the product's place in its category: neighbours get other layouts
 
 
 def _price(rng: random.Random, item: Item) -> Decimal:
@@ -336,7 +439,7 @@ def product_specs(category: CategorySpec) -> list[ProductSpec]:
     specs = []
     for index, item in enumerate(category.items):
         count = per_item + (1 if index < extra else 0)
-        for modifier in rng.sample(category.modifiers, count):
+        for turn, modifier in enumerate(rng.sample(category.modifiers, count)):
             name = f"{modifier} {item.noun}"
             features = rng.sample(category.features, k=min(2, len(category.features)))
             description = " ".join([item.blurb, *features])
@@ -353,6 +456,12 @@ def product_specs(category: CategorySpec) -> list[ProductSpec]:
                     is_available=rng.random() >= 0.05,
                     replenishable=item.replenishable,
                     seed=rng.randrange(2**32),
+                    brand=modifier,
+                    kind=item.noun,
+                    icon=item.icons[turn % len(item.icons)],
+                    art=item.art,
+                    colour=category.colour,
+                    variant=len(specs),
                 )
             )
     return specs

@@ -1,31 +1,45 @@
-"""Product pictures for the demo catalog, drawn with Pillow.
+"""Product pictures for the demo catalog, drawn with Pillow from Lucide icons.
 
-Each picture is deterministic for its seed: a soft gradient in the category's colour, a few
-translucent circles, the category's icon on a white disc and the product name underneath.
-No fonts or images are downloaded: the text uses Pillow's built-in default font.
+Every product gets its own picture: the icon of its kind of product (a tent for a tent, a mug
+for a travel mug, see ``demo_data.ART``), drawn as the object itself, on the label of a pouch,
+box or bottle, or on a book cover; in a colour near its department's but its own; on one of
+several backdrops that neighbouring products take turns through; with its brand on a tag.
+The same product always gets the same bytes. Nothing is downloaded: the icons come with the
+``lucide`` package and the text uses Pillow's built-in font.
 """
 
 from __future__ import annotations
 
+import colorsys
 import io
-import math
 import random
+import re
 import textwrap
 from functools import cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from . import demo_icons
+from .demo_data import ProductSpec
 
 SIZE = 480
 SCALE = 2  # drawn at twice the size and scaled down, for smooth edges
+CANVAS = SIZE * SCALE
 Colour = tuple[int, int, int]
+WHITE: Colour = (255, 255, 255)
+INK: Colour = (29, 42, 38)
+BACKDROPS = ("disc", "arch", "card", "spot")
 
 
 def _mix(a: Colour, b: Colour, t: float) -> Colour:
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
-WHITE: Colour = (255, 255, 255)
-INK: Colour = (33, 37, 41)
+def _shift(colour: Colour, hue: float, saturation: float = 1.0, value: float = 1.0) -> Colour:
+    """``colour`` with its hue turned by ``hue`` (0..1 is a full turn) and scaled S and V."""
+    h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in colour))
+    r, g, b = colorsys.hsv_to_rgb((h + hue) % 1.0, min(1.0, s * saturation), min(1.0, v * value))
+    return round(r * 255), round(g * 255), round(b * 255)
 
 
 @cache
@@ -44,195 +58,266 @@ def _gradient_mask(size: int) -> Image.Image:
     return Image.blend(vertical, horizontal, 0.5).resize((size, size), Image.Resampling.BICUBIC)
 
 
-def _icon(draw: ImageDraw.ImageDraw, icon: str, cx: float, cy: float, r: float, ink: Colour):
-    """Draw a simple icon of radius ``r`` centred on (cx, cy)."""
-    w = max(2, round(r * 0.09))
-    if icon == "tent":
-        draw.polygon(
-            [(cx - r, cy + r * 0.65), (cx, cy - r * 0.75), (cx + r, cy + r * 0.65)], fill=ink
-        )
-        draw.polygon(
-            [(cx - r * 0.3, cy + r * 0.65), (cx, cy + r * 0.05), (cx + r * 0.3, cy + r * 0.65)],
-            fill=WHITE,
-        )
-        draw.line([(cx - r * 1.1, cy + r * 0.68), (cx + r * 1.1, cy + r * 0.68)], fill=ink, width=w)
-        draw.line([(cx, cy - r * 0.75), (cx, cy - r * 0.95)], fill=ink, width=w)
-    elif icon == "mountain":
-        draw.polygon(
-            [(cx - r, cy + r * 0.6), (cx - r * 0.2, cy - r * 0.7), (cx + r * 0.6, cy + r * 0.6)],
-            fill=ink,
-        )
-        draw.polygon(
-            [(cx - r * 0.1, cy + r * 0.6), (cx + r * 0.45, cy - r * 0.2), (cx + r, cy + r * 0.6)],
-            fill=_mix(ink, WHITE, 0.35),
-        )
-        draw.polygon(
-            [
-                (cx - r * 0.2, cy - r * 0.7),
-                (cx - r * 0.42, cy - r * 0.35),
-                (cx - r * 0.2, cy - r * 0.42),
-                (cx + r * 0.02, cy - r * 0.35),
-            ],
-            fill=WHITE,
-        )
-    elif icon == "bicycle":
-        wheel = r * 0.45
-        left, right, base = (cx - r * 0.55, cy + r * 0.2), (cx + r * 0.55, cy + r * 0.2), w * 1.4
-        for x, y in (left, right):
-            draw.ellipse(
-                [x - wheel, y - wheel, x + wheel, y + wheel], outline=ink, width=round(base)
-            )
-        pedal = (cx - r * 0.05, cy + r * 0.2)
-        seat = (cx - r * 0.25, cy - r * 0.35)
-        bar = (cx + r * 0.35, cy - r * 0.4)
-        for a, b in (
-            (left, pedal),
-            (pedal, seat),
-            (seat, left),
-            (pedal, bar),
-            (seat, bar),
-            (bar, right),
-        ):
-            draw.line([a, b], fill=ink, width=round(base))
-        draw.line(
-            [(seat[0] - r * 0.15, seat[1] - r * 0.05), (seat[0] + r * 0.12, seat[1] - r * 0.05)],
-            fill=ink,
-            width=round(base * 1.5),
-        )
-    elif icon == "cup":
-        draw.rounded_rectangle(
-            [cx - r * 0.6, cy - r * 0.3, cx + r * 0.35, cy + r * 0.6], radius=r * 0.2, fill=ink
-        )
-        draw.ellipse(
-            [cx + r * 0.2, cy - r * 0.15, cx + r * 0.7, cy + r * 0.35], outline=ink, width=w * 2
-        )
-        draw.rounded_rectangle(
-            [cx - r * 0.8, cy + r * 0.62, cx + r * 0.6, cy + r * 0.75], radius=r * 0.06, fill=ink
-        )
-        for dx in (-0.35, -0.1, 0.15):
-            x = cx + r * dx
-            draw.arc(
-                [x - r * 0.1, cy - r * 0.8, x + r * 0.1, cy - r * 0.55], 90, 270, fill=ink, width=w
-            )
-            draw.arc(
-                [x - r * 0.1, cy - r * 0.58, x + r * 0.1, cy - r * 0.38], 270, 90, fill=ink, width=w
-            )
-    elif icon == "pan":
-        draw.ellipse([cx - r * 0.85, cy - r * 0.55, cx + r * 0.35, cy + r * 0.65], fill=ink)
-        draw.ellipse(
-            [cx - r * 0.7, cy - r * 0.4, cx + r * 0.2, cy + r * 0.5], fill=_mix(ink, WHITE, 0.3)
-        )
-        draw.line(
-            [(cx + r * 0.3, cy - r * 0.05), (cx + r * 1.0, cy - r * 0.45)], fill=ink, width=w * 3
-        )
-    elif icon == "house":
-        draw.polygon(
-            [(cx - r * 0.9, cy - r * 0.05), (cx, cy - r * 0.85), (cx + r * 0.9, cy - r * 0.05)],
-            fill=ink,
-        )
-        draw.rectangle([cx - r * 0.65, cy - r * 0.1, cx + r * 0.65, cy + r * 0.75], fill=ink)
-        draw.rounded_rectangle(
-            [cx - r * 0.18, cy + r * 0.2, cx + r * 0.18, cy + r * 0.75], radius=r * 0.05, fill=WHITE
-        )
-        draw.rectangle([cx + r * 0.3, cy + r * 0.05, cx + r * 0.52, cy + r * 0.27], fill=WHITE)
-        draw.rectangle([cx - r * 0.52, cy + r * 0.05, cx - r * 0.3, cy + r * 0.27], fill=WHITE)
-    elif icon == "bolt":
-        draw.polygon(
-            [
-                (cx + r * 0.15, cy - r),
-                (cx - r * 0.55, cy + r * 0.1),
-                (cx - r * 0.02, cy + r * 0.1),
-                (cx - r * 0.2, cy + r),
-                (cx + r * 0.55, cy - r * 0.15),
-                (cx + r * 0.02, cy - r * 0.15),
-            ],
-            fill=ink,
-        )
-    elif icon == "flower":
-        draw.line([(cx, cy), (cx, cy + r)], fill=_mix(ink, INK, 0.2), width=w * 2)
-        draw.ellipse([cx, cy + r * 0.45, cx + r * 0.45, cy + r * 0.7], fill=ink)
-        for k in range(6):
-            angle = k * math.pi / 3
-            px, py = cx + math.cos(angle) * r * 0.38, cy - r * 0.2 + math.sin(angle) * r * 0.38
-            draw.ellipse(
-                [px - r * 0.25, py - r * 0.25, px + r * 0.25, py + r * 0.25],
-                fill=_mix(ink, WHITE, 0.25),
-            )
-        draw.ellipse([cx - r * 0.2, cy - r * 0.4, cx + r * 0.2, cy], fill=ink)
-    elif icon == "dumbbell":
-        draw.rounded_rectangle(
-            [cx - r * 0.6, cy - r * 0.08, cx + r * 0.6, cy + r * 0.08], radius=r * 0.04, fill=ink
-        )
-        for side in (-1, 1):
-            for dx, h in ((0.55, 0.55), (0.78, 0.4)):
-                x = cx + side * r * dx
-                draw.rounded_rectangle(
-                    [x - r * 0.1, cy - r * h, x + r * 0.1, cy + r * h], radius=r * 0.05, fill=ink
-                )
-    elif icon == "book":
-        for side in (-1, 1):
-            outer, inner = cx + side * r * 0.95, cx + side * r * 0.04
-            draw.polygon(
-                [
-                    (inner, cy - r * 0.45),
-                    (outer, cy - r * 0.6),
-                    (outer, cy + r * 0.5),
-                    (inner, cy + r * 0.65),
-                ],
-                fill=ink,
-            )
-            for k in range(3):
-                y = cy - r * 0.3 + k * r * 0.22
-                draw.line(
-                    [(cx + side * r * 0.2, y), (cx + side * r * 0.8, y - r * 0.1)],
-                    fill=_mix(ink, WHITE, 0.55),
-                    width=w,
-                )
-    else:
-        draw.ellipse([cx - r * 0.6, cy - r * 0.6, cx + r * 0.6, cy + r * 0.6], fill=ink)
+# Hue turns of the backdrop from the product's own colour; neighbours take different ones.
+BACKDROP_HUES = (0.0, 0.5, 0.14, -0.14, 0.3)
 
 
-def render_product_image(name: str, icon: str, colour: Colour, seed: int) -> bytes:
-    """A JPEG picture for one product; the same bytes for the same arguments."""
-    rng = random.Random(seed)
-    size = SIZE * SCALE
-    light = _mix(colour, WHITE, 0.82 + rng.random() * 0.08)
-    soft = _mix(colour, WHITE, 0.45 + rng.random() * 0.15)
-    start, end = (light, soft) if rng.random() < 0.5 else (soft, light)
-    mask = _gradient_mask(size)
+class Palette:
+    """The product's colours: its department's hue, turned a little its own way, on a
+    backdrop of that hue or of a harmonising one."""
+
+    def __init__(self, base: Colour, variant: int, rng: random.Random) -> None:
+        main = _shift(base, rng.uniform(-0.06, 0.06), rng.uniform(0.9, 1.15))
+        self.main = main
+        self.ink = _mix(main, INK, 0.55)
+        self.tint = _mix(main, WHITE, 0.72)
+        self.soft = _mix(main, WHITE, 0.5)
+        turn = BACKDROP_HUES[(variant + variant // len(BACKDROPS)) % len(BACKDROP_HUES)]
+        ground = _shift(main, turn, 0.8)
+        self.pale = _mix(ground, WHITE, rng.uniform(0.84, 0.9))
+        self.ground = _mix(ground, WHITE, 0.66)
+        self.accent = _mix(_shift(ground, rng.choice((0.08, -0.08))), WHITE, 0.35)
+        # Packs and book covers: the product's colour or a sibling of it, in turns.
+        turn, value = (0.0, 0.1, -0.1, 0.5)[variant % 4], (1.0, 0.85)[variant % 2]
+        self.cover = _shift(main, turn, value=value)
+
+
+def _text(draw: ImageDraw.ImageDraw, xy, text: str, size: int, fill: Colour, *, bold=False):
+    stroke = 1 if bold else 0
+    draw.text(xy, text, font=_font(size), fill=fill, stroke_width=stroke, stroke_fill=fill)
+
+
+def _text_width(text: str, size: int, bold: bool = False) -> float:
+    left, _, right, _ = _font(size).getbbox(text, stroke_width=1 if bold else 0)
+    return right - left
+
+
+def _shadow(image: Image.Image, shape, colour: Colour = INK, blur: int = 28, alpha: int = 70):
+    """A soft shadow of ``shape`` (a callable that draws on an L mask) under what comes next."""
+    small = CANVAS // 4
+    mask = Image.new("L", (small, small), 0)
+    shape(ImageDraw.Draw(mask), 0.25)
+    mask = mask.filter(ImageFilter.GaussianBlur(blur / 4)).resize((CANVAS, CANVAS))
+    mask = mask.point(lambda v: v * alpha // 255)
+    image.paste(Image.new("RGB", image.size, colour), (0, 0), mask)
+
+
+def _backdrop(image: Image.Image, palette: Palette, rng: random.Random) -> None:
+    """A soft diagonal gradient with a few translucent bubbles."""
+    start, end = palette.pale, _mix(palette.ground, palette.pale, rng.uniform(0, 0.4))
+    if rng.random() < 0.5:
+        start, end = end, start
+    mask = _gradient_mask(CANVAS)
     if rng.random() < 0.5:
         mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    image = Image.composite(
-        Image.new("RGB", (size, size), end), Image.new("RGB", (size, size), start), mask
-    )
-
-    # A few soft bubbles in the background.
-    overlay = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    image.paste(Image.composite(Image.new("RGB", image.size, end), image, mask))
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     odraw = ImageDraw.Draw(overlay)
-    for _ in range(rng.randint(3, 6)):
-        radius = rng.uniform(0.08, 0.28) * size
-        x, y = rng.uniform(0, size), rng.uniform(0, size)
-        alpha = rng.randint(28, 70)
-        odraw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(*WHITE, alpha))
+    for _ in range(rng.randint(2, 4)):
+        radius = rng.uniform(0.06, 0.2) * CANVAS
+        x, y = rng.uniform(0, CANVAS), rng.uniform(0, CANVAS)
+        colour = WHITE if rng.random() < 0.6 else palette.accent
+        odraw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(*colour, 70))
     image.paste(overlay, (0, 0), overlay)
 
+
+def _brand_tag(draw: ImageDraw.ImageDraw, brand: str, palette: Palette, corner: str) -> None:
+    text = brand.upper()
+    size = 34
+    width = _text_width(text, size, bold=True)
+    pad_x, height = 26, 64
+    x = 48 if corner.endswith("left") else CANVAS - 48 - width - 2 * pad_x
+    y = 48 if corner.startswith("top") else CANVAS - 48 - height
+    draw.rounded_rectangle([x, y, x + width + 2 * pad_x, y + height], radius=height / 2, fill=WHITE)
+    _text(draw, (x + pad_x, y + 13), text, size, palette.ink, bold=True)
+
+
+def _object(image: Image.Image, spec: ProductSpec, palette: Palette, rng: random.Random):
+    """The product's icon large, on one of the backdrops."""
     draw = ImageDraw.Draw(image)
-    ink = _mix(colour, INK, 0.25 + rng.random() * 0.2)
-    cx, cy = size / 2, size * 0.42
-    disc = size * 0.27
-    draw.ellipse([cx - disc, cy - disc, cx + disc, cy + disc], fill=WHITE)
-    _icon(draw, icon, cx, cy, disc * 0.62, ink)
+    backdrop = BACKDROPS[spec.variant % len(BACKDROPS)]
+    c = CANVAS / 2
+    icon = CANVAS * 0.44
+    stroke = 1.75
+    if backdrop == "disc":
+        r = CANVAS * 0.32
+        _shadow(image, lambda d, k: d.ellipse([k * (c - r), k * (c - r + 24), k * (c + r),
+                                               k * (c + r + 24)], fill=255))  # fmt: skip
+        draw.ellipse([c - r, c - r, c + r, c + r], fill=WHITE)
+        box = (c - icon / 2, c - icon / 2, icon)
+        tag = "bottom-left"  # the shop's badges ("Only 5 left") sit top left
+    elif backdrop == "arch":
+        floor = CANVAS * 0.76
+        draw.rectangle([0, floor, CANVAS, CANVAS], fill=palette.ground)
+        w = CANVAS * 0.5
+        left, top = c - w / 2, CANVAS * 0.1
+        draw.rounded_rectangle([left, top, left + w, floor + 2], radius=w / 2, fill=WHITE)
+        draw.rectangle([left, floor - 20, left + w, floor + 2], fill=WHITE)
+        draw.ellipse([c - icon * 0.42, floor - 16, c + icon * 0.42, floor + 22], fill=palette.tint)
+        box = (c - icon / 2, floor - icon - 6, icon)
+        tag = "bottom-left"
+    elif backdrop == "card":
+        angle = rng.choice((-6, -4, 4, 6))
+        w = round(CANVAS * 0.6)
+        card = Image.new("L", (w, w), 0)
+        ImageDraw.Draw(card).rounded_rectangle([0, 0, w - 1, w - 1], radius=56, fill=255)
+        card = card.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+        _shadow(image, lambda d, k: d.rounded_rectangle(
+            [k * (c - w / 2), k * (c - w / 2 + 28), k * (c + w / 2), k * (c + w / 2 + 28)],
+            radius=k * 56, fill=255))  # fmt: skip
+        corner = (round(c - card.width / 2), round(c - card.height / 2))
+        image.paste(Image.new("RGB", card.size, WHITE), corner, card)
+        box = (c - icon / 2, c - icon / 2, icon)
+        tag = "bottom-right"
+    else:  # "spot": the icon on a blob of the product's colour
+        r = CANVAS * 0.3
+        for dx, dy, k in ((-0.08, 0.04, 1.0), (0.1, -0.06, 0.8), (0.04, 0.1, 0.75)):
+            x, y, rr = c + dx * CANVAS, c + dy * CANVAS, r * k
+            draw.ellipse([x - rr, y - rr, x + rr, y + rr], fill=_mix(palette.tint, WHITE, 0.3))
+        icon = CANVAS * 0.48
+        box = (c - icon / 2, c - icon / 2, icon)
+        tag = "top-right"
+    demo_icons.draw(draw, spec.icon, box, palette.ink, fill=palette.soft, stroke=stroke)
+    _brand_tag(draw, spec.brand, palette, tag)
 
-    # The product name, centred and wrapped on at most two lines.
-    font = _font(30 * SCALE)
-    lines = textwrap.wrap(name, width=22)[:2]
-    y = size * 0.76
+
+def _label(draw, spec: ProductSpec, palette: Palette, x0: float, y0: float, x1: float, y1: float):
+    """A white label with the icon, the brand and the pack size."""
+    draw.rounded_rectangle([x0, y0, x1, y1], radius=28, fill=WHITE)
+    w = x1 - x0
+    icon = min(w * 0.55, (y1 - y0) * 0.5)
+    cx = (x0 + x1) / 2
+    demo_icons.draw(draw, spec.icon, (cx - icon / 2, y0 + 26, icon), palette.ink,
+                    fill=palette.tint, stroke=1.9)  # fmt: skip
+    brand = spec.brand.upper()
+    size = 36 if _text_width(brand, 36, bold=True) < w - 40 else 28
+    y = y0 + 26 + icon + 18
+    _text(draw, (cx - _text_width(brand, size, True) / 2, y), brand, size, palette.ink, bold=True)
+    amount = _amount(spec.kind)
+    if amount:
+        y += size + 14
+        _text(draw, (cx - _text_width(amount, 28) / 2, y), amount, 28, palette.main)
+
+
+def _amount(kind: str) -> str:
+    """The pack size in a product name: ``1kg``, ``20 Bags``, ``8-Pack``, ``1L``..."""
+    match = re.search(r"\b(\d[\d,]*\s?(?:kg|g|L|ml|m|W)|\d+-Pack|\d+ Bags)\b", kind)
+    return match.group(1) if match else ""
+
+
+def _package(image: Image.Image, spec: ProductSpec, palette: Palette, rng: random.Random):
+    """A pouch, box or bottle in the product's colour with a label."""
+    draw = ImageDraw.Draw(image)
+    c = CANVAS / 2
+    body = palette.cover
+    dark = _mix(body, INK, 0.3)
+    if spec.art == "pouch":
+        w, top, bottom = CANVAS * 0.5, CANVAS * 0.14, CANVAS * 0.86
+        _shadow(
+            image,
+            lambda d, k: d.ellipse(
+                [k * (c - w * 0.55), k * (bottom - 30), k * (c + w * 0.55), k * (bottom + 30)],
+                fill=255,
+            ),
+        )
+        draw.rounded_rectangle([c - w / 2, top + 40, c + w / 2, bottom], radius=48, fill=body)
+        draw.polygon([(c - w / 2 + 12, top + 80), (c - w / 2 + 30, top), (c + w / 2 - 30, top),
+                      (c + w / 2 - 12, top + 80)], fill=body)  # fmt: skip
+        teeth = 14
+        step = (w - 60) / teeth
+        for k in range(teeth):  # the crimped seal
+            x = c - w / 2 + 30 + k * step
+            draw.polygon([(x, top), (x + step / 2, top - 14), (x + step, top)], fill=body)
+        draw.rectangle([c - w / 2 + 30, top + 34, c + w / 2 - 30, top + 44], fill=dark)
+        _label(draw, spec, palette, c - w / 2 + 44, top + 110, c + w / 2 - 44, bottom - 60)
+    elif spec.art == "box":
+        w, h, depth = CANVAS * 0.5, CANVAS * 0.56, CANVAS * 0.1
+        x0, y0 = c - w / 2 - depth / 2, CANVAS * 0.22
+        _shadow(image, lambda d, k: d.rectangle([k * (x0 + 10), k * (y0 + h - 10),
+                                                 k * (x0 + w + depth + 20), k * (y0 + h + 40)],
+                                                fill=255))  # fmt: skip
+        draw.polygon([(x0, y0), (x0 + depth, y0 - depth), (x0 + w + depth, y0 - depth),
+                      (x0 + w, y0)], fill=_mix(body, WHITE, 0.25))  # fmt: skip
+        draw.polygon([(x0 + w, y0), (x0 + w + depth, y0 - depth), (x0 + w + depth, y0 + h - depth),
+                      (x0 + w, y0 + h)], fill=dark)  # fmt: skip
+        draw.rectangle([x0, y0, x0 + w, y0 + h], fill=body)
+        _label(draw, spec, palette, x0 + 36, y0 + 40, x0 + w - 36, y0 + h - 40)
+    else:  # "bottle"
+        w, top, bottom = CANVAS * 0.4, CANVAS * 0.26, CANVAS * 0.88
+        _shadow(
+            image,
+            lambda d, k: d.ellipse(
+                [k * (c - w * 0.6), k * (bottom - 26), k * (c + w * 0.6), k * (bottom + 26)],
+                fill=255,
+            ),
+        )
+        neck = w * 0.34
+        draw.rounded_rectangle([c - neck / 2, top - 120, c + neck / 2, top + 20], radius=14,
+                               fill=dark)  # fmt: skip
+        draw.rounded_rectangle([c - w / 2, top, c + w / 2, bottom], radius=w * 0.22, fill=body)
+        _label(draw, spec, palette, c - w / 2 + 28, top + 90, c + w / 2 - 28, bottom - 70)
+
+
+def _book(image: Image.Image, spec: ProductSpec, palette: Palette, rng: random.Random):
+    """A book cover: the title, the icon of its subject and the publisher's series name."""
+    draw = ImageDraw.Draw(image)
+    w, h = CANVAS * 0.56, CANVAS * 0.76
+    x0, y0 = (CANVAS - w) / 2 + 10, (CANVAS - h) / 2
+    _shadow(image, lambda d, k: d.rectangle([k * (x0 + 14), k * (y0 + 26), k * (x0 + w + 20),
+                                             k * (y0 + h + 22)], fill=255))  # fmt: skip
+    draw.rectangle([x0 + 10, y0 + 8, x0 + w + 10, y0 + h + 8], fill=palette.pale)  # pages
+    cover = palette.cover
+    draw.rounded_rectangle([x0, y0, x0 + w, y0 + h], radius=10, fill=cover)
+    draw.rectangle([x0, y0, x0 + 26, y0 + h], fill=_mix(cover, INK, 0.3))  # spine
+    light = _mix(cover, WHITE, 0.85)
+    title = spec.kind
+    lines = textwrap.wrap(title, width=12)[:3]
+    y = y0 + 60
     for line in lines:
-        left, top, right, bottom = draw.textbbox((0, 0), line, font=font)
-        draw.text(((size - (right - left)) / 2, y), line, font=font, fill=_mix(ink, INK, 0.5))
-        y += (bottom - top) + 14 * SCALE
+        _text(draw, (x0 + 26 + (w - 26 - _text_width(line, 50, True)) / 2, y), line, 50, light,
+              bold=True)  # fmt: skip
+        y += 64
+    icon = w * 0.5
+    cx = x0 + 13 + w / 2
+    iy = y0 + h * 0.62 - icon / 2 + 20
+    draw.ellipse([cx - icon * 0.7, iy + icon / 2 - icon * 0.7, cx + icon * 0.7,
+                  iy + icon / 2 + icon * 0.7], fill=_mix(cover, WHITE, 0.2))  # fmt: skip
+    demo_icons.draw(draw, spec.icon, (cx - icon / 2, iy, icon), light, stroke=1.6)
+    series = spec.brand.upper()
+    size = 28 if _text_width(series, 30) < w - 60 else 24
+    _text(draw, (cx - _text_width(series, size) / 2, y0 + h - 60), series, size, light)
 
-    image = image.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+
+PICTURE_MARK = "demo picture v2"
+
+
+def is_current_picture(name: str) -> bool:
+    """Whether the stored file ``name`` was drawn by this version of the demo's pictures."""
+    from django.core.files.storage import default_storage
+
+    try:
+        with default_storage.open(name) as file, Image.open(file) as image:
+            comment = image.info.get("comment", b"")
+    except (OSError, ValueError):
+        return False
+    return PICTURE_MARK.encode() in comment
+
+
+def render_product_image(spec: ProductSpec) -> bytes:
+    """A JPEG picture of one product; the same bytes for the same product."""
+    rng = random.Random(spec.seed)
+    palette = Palette(spec.colour, spec.variant, rng)
+    image = Image.new("RGB", (CANVAS, CANVAS), palette.pale)
+    _backdrop(image, palette, rng)
+    if spec.art == "book":
+        _book(image, spec, palette, rng)
+    elif spec.art in ("pouch", "box", "bottle"):
+        _package(image, spec, palette, rng)
+    else:
+        _object(image, spec, palette, rng)
+    image = image.reduce(SCALE)
     out = io.BytesIO()
-    image.save(out, format="JPEG", quality=86, optimize=True)
+    # The comment names what the picture shows, for people and tools reading the file.
+    comment = f"{PICTURE_MARK}: {spec.name}; {spec.art}, icon {spec.icon} ({demo_icons.LICENCE})"
+    image.save(out, format="JPEG", quality=86, optimize=True, comment=comment.encode())
     return out.getvalue()

@@ -1,7 +1,9 @@
 """``python manage.py demo_setup``: fill the demo shop with a catalog, images and a GeoIP file.
 
 Idempotent: whatever already exists (categories and products by slug, images, the admin
-user, the GeoIP database) is left untouched, so running it twice changes nothing.
+user, the GeoIP database) is left untouched, so running it twice changes nothing. The one
+exception: a product picture that an older version of this command drew (one picture per
+department) is drawn anew; a picture uploaded in the admin is never replaced.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from shop_demo.catalog.demo_data import CATEGORIES, product_specs
-from shop_demo.catalog.demo_images import render_product_image
+from shop_demo.catalog.demo_images import is_current_picture, render_product_image
 from shop_demo.catalog.demo_targeting import setup_targeting
 from shop_demo.catalog.models import Category, Product
 
@@ -91,13 +93,19 @@ class Command(BaseCommand):
                         },
                     )
                     new_products += created
-                if product.image and default_storage.exists(product.image.name):
-                    continue
                 name = f"products/{product.slug}.jpg"
-                if not default_storage.exists(name):
-                    data = render_product_image(product.name, spec.icon, spec.colour, item.seed)
-                    name = default_storage.save(name, ContentFile(data))
-                    new_images += 1
+                current = product.image.name if product.image else ""
+                if current and current != name and default_storage.exists(current):
+                    continue  # a picture of its own, uploaded in the admin
+                if default_storage.exists(name) and is_current_picture(name):
+                    if current != name:
+                        product.image.name = name
+                        product.save(update_fields=["image"])
+                    continue
+                if default_storage.exists(name):  # drawn by an older demo_setup
+                    default_storage.delete(name)
+                name = default_storage.save(name, ContentFile(render_product_image(item)))
+                new_images += 1
                 product.image.name = name
                 product.save(update_fields=["image"])
         self.stdout.write(
