@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-# What the README recommends for the profile cache: an outage costs at most this long once.
+# What docs/getting-started.md recommends for the profile cache: an outage costs at most this
+# long once.
 TIMEOUTS = {"socket_connect_timeout": 0.25, "socket_timeout": 0.5}
 
 

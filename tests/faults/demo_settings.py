@@ -1,7 +1,7 @@
 """The demo shop's own settings, run by the fault suite as ``make demo`` runs them (DEBUG),
 with a database and media folder of its own (``PZN_FAULTS_DIR``) and its cache in the Redis
-the suite starts (``REDIS_URL``), with the socket timeouts the README recommends unless the
-demo's settings already set them."""
+the suite starts (``REDIS_URL``), with the socket timeouts docs/getting-started.md recommends
+unless the demo's settings already set them."""
 
 import os
 from pathlib import Path
