@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urlsplit
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.utils import translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
@@ -210,10 +211,25 @@ def _popup(request: HttpRequest) -> str:
     return render_to_string("personalization/popup.html", popup, request=request)
 
 
+def _language(request: HttpRequest) -> str | None:
+    """The page's language, when the shop offers it (``LANGUAGES``); else None."""
+    try:
+        lang = str(request.GET.get("lang") or "")[:20]
+    except Exception:
+        return None
+    if not lang:
+        return None
+    try:
+        return translation.get_supported_language_variant(lang)
+    except LookupError:
+        return None
+
+
 @require_GET
 def fragments_view(request: HttpRequest) -> HttpResponse:
-    """``GET fragments/?page=…&referrer=…&f=…&f=…``: the personal version of each placeholder
-    ``f`` of the page, in order: ``{"fragments": ["<html>", …]}``. Never cached."""
+    """``GET fragments/?page=…&referrer=…&lang=…&f=…&f=…``: the personal version of each
+    placeholder ``f`` of the page, in order, in the page's language:
+    ``{"fragments": ["<html>", …]}``. Never cached."""
     try:
         specs = request.GET.getlist("f")
     except Exception:
@@ -223,6 +239,8 @@ def fragments_view(request: HttpRequest) -> HttpResponse:
             {"detail": f"At most {MAX_FRAGMENTS} fragments per request."}, status=400
         )
     else:
-        response = JsonResponse({"fragments": [render(request, spec) for spec in specs]})
+        # In the page's language (its <html lang>), which a URL prefix may have chosen.
+        with translation.override(_language(request) or translation.get_language()):
+            response = JsonResponse({"fragments": [render(request, spec) for spec in specs]})
     response["Cache-Control"] = "private, no-store"
     return response

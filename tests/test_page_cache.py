@@ -259,3 +259,16 @@ def test_a_response_that_sets_the_visitor_cookie_is_never_shared(settings):
     assert "private" in first["Cache-Control"] and "Cookie" in first["Vary"]
     assert second.wsgi_request.resolver_match is not None  # not served from the cache
     assert first.cookies["pzn_vid"].value != second.cookies["pzn_vid"].value
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading"), [("de", "Ihre nächste Bestellung"), ("xx", "off your next order")]
+)
+def test_fragments_speak_the_page_s_language(settings, lang, heading):
+    """The page script sends the page's <html lang>: a language the shop offers is used (an
+    i18n_patterns prefix chose it, which the fragment URL lacks); another is ignored."""
+    settings.LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+    client = visitor()
+    query = urlencode([("page", "http://testserver/"), ("lang", lang), ("f", "kind=popup")])
+    response = client.get(f"/personalization/fragments/?{query}")
+    assert heading in response.json()["fragments"][0]

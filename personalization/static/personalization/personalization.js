@@ -46,7 +46,8 @@
   // profiled (the page's address and referrer come with it) and the exposures are counted.
   function loadFragments() {
     const holders = Array.from(document.querySelectorAll("[data-pzn-fragment]"));
-    const params = new URLSearchParams({ page: location.href, referrer: document.referrer });
+    const params = new URLSearchParams({ page: location.href, referrer: document.referrer,
+      lang: document.documentElement.lang || "" });
     holders.forEach((holder) => params.append("f", holder.getAttribute("data-pzn-fragment")));
     fetch(fragmentsUrl + "?" + params, { credentials: "same-origin",
       headers: { Accept: "application/json" } })
