@@ -1,5 +1,6 @@
 """Test sessions for each supported Django: ``nox -s django52`` / ``django60`` / ``django61``,
-and ``nox -s oscar`` for the django-oscar integration."""
+``nox -s oscar`` for the django-oscar integration, and the whole matrix of the Python and
+Django pairs Django supports: ``nox -s "matrix-3.13-django6.0"`` (``nox -l`` lists them)."""
 
 import nox
 
@@ -46,3 +47,29 @@ def oscar(session: nox.Session) -> None:
         "no:cacheprovider",
         *session.posargs,
     )
+
+
+# Every (Python, Django) pair Django supports: 5.2 LTS on 3.11-3.14, 6.0 and 6.1 on 3.12-3.14.
+MATRIX = [
+    *(("3.11", "5.2"), ("3.12", "5.2"), ("3.13", "5.2"), ("3.14", "5.2")),
+    *(("3.12", "6.0"), ("3.13", "6.0"), ("3.14", "6.0")),
+    *(("3.12", "6.1"), ("3.13", "6.1"), ("3.14", "6.1")),
+]
+
+
+def _matrix_session(django: str):  # type: ignore[no-untyped-def]
+    major, minor = (int(part) for part in django.split("."))
+    below = f"{major}.{minor + 1}"
+
+    def run(session: nox.Session) -> None:
+        # django-celery-beat supports Django < 6.1: 6.1 runs without Celery.
+        extra = ".[dev]" if (major, minor) < (6, 1) else ".[test]"
+        session.install("-e", extra, f"Django>={django},<{below}")
+        session.run("python", "-m", "pytest", *session.posargs)
+
+    run.__doc__ = f"Django {django} on this Python: the suite, or the tests named after --."
+    return run
+
+
+for _python, _django in MATRIX:
+    nox.session(python=_python, name=f"matrix-{_python}-django{_django}")(_matrix_session(_django))
