@@ -95,20 +95,9 @@ class PreviewVisitor(VisitorProfile):
 
 def banner_content(banner: Any) -> Any:
     """A Banner row as a placement renders it (what compiling the definitions makes of it)."""
-    from ..targeting.content import safe_link
-    from ..targeting.definitions import BannerContent, _image_url
+    from ..targeting.definitions import banner_content as compiled
 
-    return BannerContent(
-        key=f"banner:{banner.pk}",
-        name=banner.name,
-        title=banner.title,
-        body=banner.body,
-        image_url=_image_url(banner.image),
-        cta_text=banner.cta_text,
-        cta_url=safe_link(banner.cta_url),
-        segments=frozenset(segment.slug for segment in banner.segments.all()),
-        priority=banner.priority,
-    )
+    return compiled(banner, frozenset(segment.slug for segment in banner.segments.all()))
 
 
 def visitor_for(request: HttpRequest, now: float) -> PreviewVisitor | None:

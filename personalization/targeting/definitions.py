@@ -256,6 +256,22 @@ def _image_url(image: Any) -> str:
         return ""
 
 
+def banner_content(banner: Any, segments: frozenset[str], **extra: Any) -> BannerContent:
+    """A Banner row as a placement renders it; ``extra``: the schedule and specificity."""
+    return BannerContent(
+        key=f"banner:{banner.pk}",
+        name=banner.name,
+        title=banner.title,
+        body=banner.body,
+        image_url=_image_url(banner.image),
+        cta_text=banner.cta_text,
+        cta_url=safe_link(banner.cta_url),
+        segments=segments,
+        priority=banner.priority,
+        **extra,
+    )
+
+
 def compile_placement(placement: Any) -> CompiledPlacement:
     from ..recommendations.merchandising import compile_rules
 
@@ -276,16 +292,9 @@ def compile_placement(placement: Any) -> CompiledPlacement:
         if banner.segments.all() and not slugs:
             continue  # every target segment is switched off: nobody should see it
         banners.append(
-            BannerContent(
-                key=f"banner:{banner.pk}",
-                name=banner.name,
-                title=banner.title,
-                body=banner.body,
-                image_url=_image_url(banner.image),
-                cta_text=banner.cta_text,
-                cta_url=safe_link(banner.cta_url),
-                segments=slugs,
-                priority=banner.priority,
+            banner_content(
+                banner,
+                slugs,
                 starts_at=banner.starts_at.timestamp() if banner.starts_at else None,
                 ends_at=banner.ends_at.timestamp() if banner.ends_at else None,
                 specificity=1 if slugs else 0,
