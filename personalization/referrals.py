@@ -8,10 +8,11 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from . import coupons, resilience
@@ -287,11 +288,12 @@ def _purchased_keys(visitor_id: str) -> set[str]:
 def _send_reward_email(coupon: Coupon) -> None:
     """Tell the referrer about their reward; a mail failure is logged, never raised."""
     expires = coupon.expires_at.date().isoformat() if coupon.expires_at else ""
-    subject = _("Thank you for recommending us")
-    body = _(
-        "A friend you referred just placed their first order. As a thank-you, here is your "
-        "code %(code)s: %(offer)s.\n\nValid until %(expires)s."
-    ) % {"code": coupon.code, "offer": coupon.note or coupon.describe(), "expires": expires}
+    with translation.override(settings.LANGUAGE_CODE):  # the shop's language, as every email
+        subject = str(_("Thank you for recommending us"))
+        body = _(
+            "A friend you referred just placed their first order. As a thank-you, here is "
+            "your code %(code)s: %(offer)s.\n\nValid until %(expires)s."
+        ) % {"code": coupon.code, "offer": coupon.note or coupon.describe(), "expires": expires}
     try:
         send_mail(subject, body, None, [coupon.email])
     except Exception:

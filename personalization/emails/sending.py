@@ -13,10 +13,12 @@ import datetime as dt
 import email.policy
 import functools
 import logging
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
@@ -24,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.template import Context, Template
 from django.template.loader import get_template, render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from ..conf import app_settings
 from ..products import get_adapter
@@ -439,14 +441,16 @@ def compose(
         "open_pixel_url": links.open_url(send.pk) if app_settings.EMAIL_TRACK_OPENS else "",
     }
     base = f"personalization/email/{send.flow}"
-    if config.subject:
-        first = cards[0]["name"] if cards else ""
-        subject = config.subject.replace("{{ product }}", first).replace("{{product}}", first)
-    else:
-        subject = render_text(f"{base}_subject.txt", context)
-    send.subject = " ".join(subject.split())[:200]
-    send.body_text = render_text(f"{base}.txt", context)
-    send.body_html = render_to_string(f"{base}.html", context)
+    # In the shop's language (LANGUAGE_CODE), whatever the worker or the request has active.
+    with translation.override(settings.LANGUAGE_CODE):
+        if config.subject:
+            first = cards[0]["name"] if cards else ""
+            subject = config.subject.replace("{{ product }}", first).replace("{{product}}", first)
+        else:
+            subject = render_text(f"{base}_subject.txt", context)
+        send.subject = one_line(subject)
+        send.body_text = render_text(f"{base}.txt", context)
+        send.body_html = render_to_string(f"{base}.html", context)
 
 
 def render_text(name: str, context: dict[str, Any]) -> str:
@@ -635,9 +639,16 @@ def send_confirmations(now: dt.datetime) -> int:
             "unsubscribe_all_url": links.unsubscribe_url(recipient.pk),
         }
         base = "personalization/email/confirm"
-        send.subject = " ".join(render_text(f"{base}_subject.txt", context).split())[:200]
-        send.body_text = render_text(f"{base}.txt", context)
-        send.body_html = render_to_string(f"{base}.html", context)
+        with translation.override(settings.LANGUAGE_CODE):  # the shop's, as in compose()
+            send.subject = one_line(render_text(f"{base}_subject.txt", context))
+            send.body_text = render_text(f"{base}.txt", context)
+            send.body_html = render_to_string(f"{base}.html", context)
         send.save(update_fields=["subject", "body_text", "body_html"])
         sent += deliver(send)
     return sent
+
+
+def one_line(subject: str) -> str:
+    """A subject on one line: runs of spaces and line breaks become one space, a no-break
+    space (French punctuation) stays; 200 characters at most."""
+    return re.sub(r"[ \t\r\n]+", " ", subject).strip()[:200]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -29,7 +30,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     try:
         recipient_id, flow = read_unsubscribe(token)
     except BadLink:
-        return HttpResponseBadRequest("This unsubscribe link is not valid.")
+        return HttpResponseBadRequest(_("This unsubscribe link is not valid."))
     recipient = EmailRecipient.objects.filter(pk=recipient_id).first()
     if recipient is None:  # forgotten meanwhile: nothing left to send to
         return render(
@@ -57,10 +58,10 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
         recipient_id = read_confirm(token)
     except BadLink:
-        return HttpResponseBadRequest("This confirmation link is not valid.")
+        return HttpResponseBadRequest(_("This confirmation link is not valid."))
     recipient = EmailRecipient.objects.filter(pk=recipient_id).first()
     if recipient is None:
-        return HttpResponseBadRequest("This address is not known any more.")
+        return HttpResponseBadRequest(_("This address is not known any more."))
     done = recipient.confirmed_at is not None
     if request.method == "POST" and not done:
         EmailRecipient.objects.filter(pk=recipient.pk, confirmed_at__isnull=True).update(
@@ -81,7 +82,7 @@ def click(request: HttpRequest, token: str) -> HttpResponse:
     try:
         send_id, path = read_click(token)
     except BadLink:
-        return HttpResponseBadRequest("This link is not valid.")
+        return HttpResponseBadRequest(_("This link is not valid."))
     response = HttpResponseRedirect(path)
     send = EmailSend.objects.filter(pk=send_id).only("pk", "visitor_id", "exposure_id").first()
     visitor = getattr(request, "visitor", None)
