@@ -187,7 +187,9 @@ def test_a_report_that_takes_too_long_is_cancelled_with_a_503(settings):
         for i in range(40_000)
     )  # fmt: skip
     settings.PERSONALIZATION = {**settings.PERSONALIZATION, "REPORT_TIMEOUT_SECONDS": 0.001}
-    staff = get_user_model().objects.create_user("boss", "b@example.com", "pw", is_staff=True)
+    staff = get_user_model().objects.create_user(
+        "boss", "b@example.com", "pw", is_staff=True, is_superuser=True
+    )
     client = Client()
     client.force_login(staff)
     response = client.get("/personalization/api/report/")
