@@ -94,7 +94,7 @@ def _user_key(user: Any) -> str:
     and ends when the password changes."""
     get_hash = getattr(user, "get_session_auth_hash", None)
     password = get_hash() if callable(get_hash) else ""
-    return salted_hmac(SALT, f"{user.pk}:{password}").hexdigest()[:32]
+    return salted_hmac(SALT, f"{user.pk}:{password}", algorithm="sha256").hexdigest()[:32]
 
 
 def max_age_seconds() -> int:
