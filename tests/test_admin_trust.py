@@ -416,8 +416,20 @@ def test_the_email_preview_template_has_no_inline_style_or_script(
     assert not EmailSend.objects.exists()  # nothing recorded
 
 
-@pytest.fixture
-def one_of_each() -> dict[type, Any]:
+def sent_email(body_html: str, recipient: Any = None) -> Any:
+    """A welcome email sent to ``recipient`` (a new one for ada@example.com by default)."""
+    if recipient is None:
+        recipient = EmailRecipient.objects.create(
+            email="ada@example.com", consent_at=timezone.now(), consent_source="popup",
+            consent_text="Yes",
+        )  # fmt: skip
+    return EmailSend.objects.create(
+        id=uuid.uuid4(), recipient=recipient, flow="welcome", trigger="test",
+        status=EmailSend.SENT, subject="Welcome", body_text="Welcome", body_html=body_html,
+    )  # fmt: skip
+
+
+def one_of_each_model(body_html: str = '<p style="color:red">Hi</p>') -> dict[type, Any]:
     """An object of each model whose change form has markup of ours."""
     segment = Segment.objects.create(name="Newcomers", slug="newcomers")
     SegmentRule.objects.create(segment=segment, kind="first_visit", value="", position=0)
@@ -427,21 +439,19 @@ def one_of_each() -> dict[type, Any]:
     )
     banner = Banner.objects.create(placement=placement, name="Winter", title="Winter sale")
     banner.segments.add(segment)
-    recipient = EmailRecipient.objects.create(
-        email="ada@example.com", consent_at=timezone.now(), consent_source="popup",
-        consent_text="Yes",
-    )  # fmt: skip
-    send = EmailSend.objects.create(
-        id=uuid.uuid4(), recipient=recipient, flow="welcome", trigger="t", status=EmailSend.SENT,
-        subject="Welcome", body_text="Hi", body_html='<p style="color:red">Hi</p>',
-    )  # fmt: skip
+    send = sent_email(body_html)
     return {
         Segment: segment,
         Placement: placement,
         Banner: banner,
-        EmailRecipient: recipient,
+        EmailRecipient: send.recipient,
         EmailSend: send,
     }
+
+
+@pytest.fixture
+def one_of_each() -> dict[type, Any]:
+    return one_of_each_model()
 
 
 def _our_admins() -> list[tuple[type, admin.ModelAdmin]]:

@@ -10,7 +10,6 @@ scroll, charts scaled to the width, wide tables scrolling in their own box, read
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -234,44 +233,15 @@ def _admin_pages(shop_user: Any) -> list[str]:
     both email previews."""
     from django.contrib import admin
 
-    from personalization.models import (
-        Banner,
-        EmailRecipient,
-        EmailSend,
-        Placement,
-        PlacementRule,
-        Segment,
-        SegmentRule,
-    )
+    from personalization.models import Banner, EmailRecipient, EmailSend, Placement, Segment
+    from tests.test_admin_trust import one_of_each_model
 
-    segment = Segment.objects.create(name="Newcomers", slug="newcomers")
-    SegmentRule.objects.create(segment=segment, kind="first_visit", value="", position=0)
-    placement = Placement.objects.create(slug="home-hero", name="Home hero")
-    PlacementRule.objects.create(
-        placement=placement, kind=PlacementRule.BOOST_CATEGORY, category_key="camping", weight=2
+    made = one_of_each_model(
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        '<h1 style="color:#417690">Welcome</h1><p>Inline styles, as email needs.</p>'
+        "</body></html>"
     )
-    banner = Banner.objects.create(placement=placement, name="Winter", title="Winter sale")
-    banner.segments.add(segment)
-    recipient = EmailRecipient.objects.create(
-        email="ada@example.com",
-        consent_at=timezone.now(),
-        consent_source="popup",
-        consent_text="Yes",
-    )
-    send = EmailSend.objects.create(
-        id=uuid.uuid4(),
-        recipient=recipient,
-        flow="welcome",
-        trigger="test",
-        status=EmailSend.SENT,
-        subject="Welcome",
-        body_text="Welcome",
-        body_html=(
-            '<!doctype html><html><body style="font-family:sans-serif">'
-            '<h1 style="color:#417690">Welcome</h1><p>Inline styles, as email needs.</p>'
-            "</body></html>"
-        ),
-    )
+    recipient, send = made[EmailRecipient], made[EmailSend]
     today = timezone.localdate()
     pages = [
         reverse("admin:index"),
@@ -282,7 +252,7 @@ def _admin_pages(shop_user: Any) -> list[str]:
         reverse("admin:personalization_email_preview", args=[recipient.pk, "welcome"]),
         reverse("admin:personalization_emailsend_change", args=[send.pk]),
     ]
-    objects = {Segment: segment, Placement: placement, Banner: banner, EmailRecipient: recipient}
+    objects = {model: made[model] for model in (Segment, Placement, Banner, EmailRecipient)}
     for model, model_admin in admin.site._registry.items():
         opts = model._meta
         if opts.app_label != "personalization" or opts.model_name == "report":
@@ -356,24 +326,9 @@ def test_an_email_keeps_its_own_styles_in_the_preview_frame(
 ) -> None:
     """The email's HTML needs inline styles: its frame loads it from a URL whose response has a
     policy of its own (sandboxed, no script), so the admin page's policy does not strip them."""
-    from personalization.models import EmailRecipient, EmailSend
+    from tests.test_admin_trust import sent_email
 
-    recipient = EmailRecipient.objects.create(
-        email="ada@example.com",
-        consent_at=timezone.now(),
-        consent_source="popup",
-        consent_text="Yes",
-    )
-    send = EmailSend.objects.create(
-        id=uuid.uuid4(),
-        recipient=recipient,
-        flow="welcome",
-        trigger="test",
-        status=EmailSend.SENT,
-        subject="Welcome",
-        body_text="Welcome",
-        body_html='<html><body><h1 style="color: rgb(65, 118, 144)">Welcome</h1></body></html>',
-    )
+    send = sent_email('<html><body><h1 style="color: rgb(65, 118, 144)">Welcome</h1></body></html>')
     page = desktop.new_page()
     page.goto(reverse("admin:personalization_emailsend_change", args=[send.pk]))
     frame_element = page.locator("iframe.pzn-email-frame")
