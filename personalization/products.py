@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import logging
@@ -256,6 +257,7 @@ def forget_all_view_info() -> None:
     entries)."""
     _local_info.clear()
     _local_cards.clear()
+    _local_products.clear()
 
 
 @cached_on_settings
@@ -449,4 +451,46 @@ def forget_card(product: models.Model) -> None:
     """Drop the cached card of a product that was saved or deleted."""
     key = str(product.pk)
     _local_cards.pop(key, None)
+    _local_products.pop(key, None)
     resilience.cache().delete(_card_cache_key(key))
+
+
+# The products a template renders: model instances, memoised in this process like the cards
+# (never shared: instances are not what a shared cache should hold), each handed out as a copy
+# so a template or a shop's code that marks one for its visitor marks it for nobody else.
+_local_products: dict[str, tuple[float, models.Model | None]] = {}
+
+
+def instances(keys: Iterable[Any]) -> dict[str, models.Model]:
+    """The shop's products (from the adapter's queryset) with these primary keys, by key;
+    unknown keys are left out. Memoised in this process as long as a card is
+    (``_card_seconds``) and forgotten when the product is saved here, so warm calls cost no
+    SQL and misses one query together. The copies share related objects loaded with the
+    product. Raises when the query fails."""
+    now = time.monotonic()
+    found: dict[str, models.Model] = {}
+    missing: list[str] = []
+    for key in dict.fromkeys(str(key) for key in keys):
+        hit = _local_products.get(key)
+        if hit is not None and hit[0] > now:
+            if hit[1] is not None:
+                found[key] = copy.copy(hit[1])
+        else:
+            missing.append(key)
+    if not missing:
+        return found
+    adapter = get_adapter()
+    valid = valid_keys(missing, adapter.model)
+    loaded: dict[str, models.Model] = {}
+    if valid:
+        rows = adapter.get_queryset().filter(pk__in=valid)
+        loaded = {str(adapter.pk(item)): item for item in rows}
+    _, local_seconds = _card_seconds(resilience.cache().backend)
+    if len(_local_products) >= _LOCAL_INFO_MAX:
+        _local_products.clear()
+    for key in missing:
+        item = loaded.get(key)
+        _local_products[key] = (now + local_seconds, item)
+        if item is not None:
+            found[key] = copy.copy(item)
+    return found

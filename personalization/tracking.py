@@ -341,11 +341,45 @@ def _insert_sql(model: Any, rows: list[Any], connection: Any) -> list[tuple[str,
     ):
         size = max(connection.ops.bulk_batch_size(group_fields, group), 1) if group else 1
         for start in range(0, len(group), size):
+            batch = group[start : start + size]
+            key = (model, connection.alias, tuple(f.attname for f in group_fields), len(batch))
+            sql = _INSERT_SQL.get(key)
+            params = _prepared(group_fields, batch, connection) if sql is not None else None
+            if sql is not None and params is not None:
+                statements.append((sql, params))
+                continue
             query = InsertQuery(model)
-            query.insert_values(group_fields, group[start : start + size])
-            for sql, params in query.get_compiler(connection=connection).as_sql():
-                statements.append((sql, list(params)))
+            query.insert_values(group_fields, batch)
+            compiled = [(sql, list(params)) for sql, params in
+                        query.get_compiler(connection=connection).as_sql()]  # fmt: skip
+            if (
+                len(compiled) == 1
+                and len(_INSERT_SQL) < 256
+                and not any(hasattr(field, "get_placeholder") for field in group_fields)
+            ):
+                _INSERT_SQL[key] = compiled[0][0]
+            statements.extend(compiled)
     return statements
+
+
+# The text of a multi-row INSERT depends only on the model, the database, the fields and the
+# number of rows: Django's compiler writes it once, and later rows only have their values
+# prepared as that compiler prepares them (:func:`_prepared`).
+_INSERT_SQL: dict[tuple[Any, str, tuple[str, ...], int], str] = {}
+
+
+def _prepared(fields: list[Any], rows: list[Any], connection: Any) -> list[Any] | None:
+    """The parameters of an INSERT of ``rows``, prepared as Django's compiler prepares them
+    (each field's ``pre_save``, then ``get_db_prep_save``); None when a value is an expression,
+    which only the compiler can write."""
+    params = []
+    for row in rows:
+        for field in fields:
+            value = field.pre_save(row, True)
+            if hasattr(value, "resolve_expression"):
+                return None
+            params.append(field.get_db_prep_save(value, connection=connection))
+    return params
 
 
 def _jsonable_key(value: Any) -> Any:

@@ -113,7 +113,7 @@ def test_the_api_fills_its_lists_too(client, shop, settings):
     assert not Placement.objects.exists()  # the API creates no placements
 
 
-def test_warm_rendering_of_a_new_shop_costs_one_query(shop):
+def test_warm_rendering_of_a_new_shop_reads_nothing(shop):
     source = '{% recommendations "home-for-you" limit=4 %}'
     with CaptureQueriesContext(connection) as cold:
         render(source, request_for(in_control_group=False))
@@ -121,8 +121,8 @@ def test_warm_rendering_of_a_new_shop_costs_one_query(shop):
         html = render(source, request_for(in_control_group=False))
     assert html.count('class="pzn-recs__item"') == 4
     warm_statements = [q["sql"] for q in warm.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(warm_statements) == 1 and "testapp_product" in warm_statements[0]
-    assert len(cold.captured_queries) > 1
+    assert warm_statements == []
+    assert any("testapp_product" in q["sql"] for q in cold.captured_queries)
     assert Placement.objects.filter(slug="home-for-you").exists()  # created, for staff
 
 

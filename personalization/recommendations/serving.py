@@ -25,7 +25,8 @@ from django.utils.translation import gettext_lazy as _
 from ..conf import app_settings, cached_on_settings
 from ..models import Exposure
 from ..products import cards as product_cards
-from ..products import get_adapter, valid_keys
+from ..products import get_adapter
+from ..products import instances as product_instances
 from ..profiling.visitor import VisitorProfile
 from . import coldstart
 from . import strategies as builtin
@@ -377,10 +378,8 @@ def _load_products(keys: list[str]) -> dict[str, Any] | None:
     query fails (logged)."""
     if not keys:
         return {}
-    adapter = get_adapter()
-    valid = valid_keys(keys, adapter.model)
     try:
-        return {str(adapter.pk(item)): item for item in adapter.get_queryset().filter(pk__in=valid)}
+        return product_instances(keys)
     except Exception:
         logger.exception("personalization: could not load recommended products")
         return None

@@ -89,27 +89,26 @@ class SharedStore:
         return self.get_many(name, [key]).get(key, [])
 
     def get_many(self, name: str, keys: Iterable[str]) -> dict[str, Ranked]:
-        keys = list(dict.fromkeys(str(key) for key in keys))
         version = current_version()
         found: dict[str, Ranked] = {}
-        missing = []
-        with _lock:
-            for key in keys:
-                hit = _memo.get((name, key))
-                if hit is None:
-                    missing.append(key)
-                else:
-                    _memo.move_to_end((name, key))
-                    found[key] = hit
+        missing: list[str] = []
+        memo = _memo.get  # reads need no lock: a dict lookup is atomic
+        for key in dict.fromkeys(keys):
+            key = str(key)
+            hit = memo((name, key))
+            if hit is None:
+                missing.append(key)
+            elif hit:  # a list known to be empty is remembered as []
+                found[key] = hit
         if missing:
             loaded = _load(version, name, missing)
             with _lock:
                 for key, ranked in loaded.items():
                     _memo[(name, key)] = ranked
-                while len(_memo) > MEMO_SIZE:
+                while len(_memo) > MEMO_SIZE:  # the oldest loaded go first
                     _memo.popitem(last=False)
-            found.update(loaded)
-        return {key: ranked for key, ranked in found.items() if ranked}
+            found.update((key, ranked) for key, ranked in loaded.items() if ranked)
+        return found
 
 
 def _load(version: str, name: str, keys: list[str]) -> dict[str, Ranked]:

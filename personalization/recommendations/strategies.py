@@ -7,7 +7,6 @@ signals a placement can choose, with ``bestsellers`` as the non-personalized def
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
 from .base import MAX_SESSION, Context, ListStore, Ranked, Strategy
@@ -63,10 +62,14 @@ def _best(scores: Mapping[str, float], limit: int) -> list[str]:
     if limit <= 0:
         return []
     if len(scores) > 4 * limit:
-        # The limit-th best score, then only the products that reach it are sorted.
-        threshold = heapq.nlargest(limit, scores.values())[-1]
-        scores = {product: score for product, score in scores.items() if score >= threshold}
-    return sorted(scores, key=lambda product: (-scores[product], product))[:limit]
+        # The limit-th best score (a sort in C beats a heap in Python here), then only the
+        # products that reach it are sorted with their ties.
+        threshold = sorted(scores.values(), reverse=True)[limit - 1]
+        top = [product for product, score in scores.items() if score >= threshold]
+    else:
+        top = list(scores)
+    top.sort(key=lambda product: (-scores[product], product))
+    return top[:limit]
 
 
 def _seed_weights(seeds: Iterable[str], decay: float) -> dict[str, float]:
@@ -97,8 +100,9 @@ def _neighbours(
                     continue
                 weight /= top
             for product, similarity in ranked:
-                if product not in blocked:
-                    scores[product] = get(product, 0.0) + weight * similarity
+                scores[product] = get(product, 0.0) + weight * similarity
+    for product in blocked:  # fewer than the items: cheaper once here than per item
+        scores.pop(product, None)
     return scores
 
 
@@ -384,6 +388,10 @@ class Blend(Strategy):
             if top <= 0:
                 continue
             factor = weights[name] / top
+            if not scores:  # the first signal: the same sums, built at once
+                scores = {product: factor * value for product, value in signal.items()}
+                get = scores.get
+                continue
             for product, value in signal.items():
                 scores[product] = get(product, 0.0) + factor * value
         for product in blocked:  # fewer than the candidates: cheaper once here than per item
