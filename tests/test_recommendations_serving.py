@@ -576,3 +576,18 @@ def test_a_remembered_insert_is_the_statement_django_writes(count, monkeypatch):
     tracking.write_rows([(Exposure, [r for r in rows() if isinstance(r, Exposure)])])
     assert Exposure.objects.count() == count
     assert Exposure.objects.get(pk="00000000-0000-0000-0000-000000000000").items == ["1", 2]
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [(None, 200), ("*/*", 200), ("application/json", 200), ("text/html", 406),
+     ("application/json; indent=4", 200), ("text/html, application/json;q=0.9", 200)],
+)  # fmt: skip
+def test_the_api_negotiates_as_drf_does(client, catalogue, accept, status):
+    """The usual Accept headers are answered without parsing; the rest as DRF decides."""
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    response = client.get("/personalization/api/recommendations/", {"placement": "home"}, **headers)
+    assert response.status_code == status
+    if status == 200:
+        assert response["Content-Type"].startswith("application/json")
+        assert len(response.json()["items"]) == 4

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -29,10 +30,30 @@ class CheckedInput:
         check_size(request)
 
 
+class Negotiation(DefaultContentNegotiation):
+    """DRF's content negotiation, with the usual requests answered without parsing their
+    Accept header: without a format override, no header, ``*/*`` or the first renderer's own
+    type get the first renderer, as DRF would choose it; anything else is DRF's to decide."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        accept = request.META.get("HTTP_ACCEPT")
+        if (
+            renderers
+            and not format_suffix
+            and accept in (None, "*/*", renderers[0].media_type)
+            and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
+        ):
+            return renderers[0], renderers[0].media_type
+        return super().select_renderer(request, renderers, format_suffix)  # type: ignore[no-any-return]
+
+
 class BaseAPIView(CheckedInput, APIView):
     """An API view whose bodies are read by the limited parsers and whose input is checked."""
 
     parser_classes = [LimitedJSONParser]
+    content_negotiation_class = Negotiation
 
 
 class VisitorAPIView(BaseAPIView):
