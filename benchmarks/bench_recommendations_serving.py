@@ -10,7 +10,7 @@
   work), against the same markup rendered from a fixed list of
   the same products (the baseline: what any product list costs), and
   ``GET api/recommendations/`` through the middleware against a plain view through the same
-  middleware. Medians and SQL queries per call.
+  middleware; the five take turns within each of 20 rounds. Medians and SQL queries per call.
 - ``--baseline REV``: the same measurements of another revision's code (a git worktree of
   ``REV``, made and removed by the script), in the same run, the two alternating over
   ``--rounds``; each measurement runs in a fresh process. Medians of the rounds and ratios.
@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import pickle
 import random
 import resource
 import statistics
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 # A measurement of another revision imports its code from that revision's worktree.
@@ -79,18 +81,19 @@ def catalogue(products: int, categories: int) -> list:
     return list(Product.objects.order_by("pk"))
 
 
-def interactions(products: list, total: int, days: int = 90, seed: int = 1) -> int:
-    """Visits of a few views within a favourite category, some carts and purchases."""
-    from personalization.models import ProductInteraction
-
+def interaction_rows(products: list, total: int, days: int = 90, seed: int = 1) -> list[tuple]:
+    """``total`` interactions (visitor, product id, kind, time, country): visits of a few
+    views within a favourite category, some carts and purchases. ``products`` need only
+    ``pk`` and ``category_id``."""
     rng = random.Random(seed)
     by_category: dict[int, list] = {}
     for product in products:
         by_category.setdefault(product.category_id, []).append(product)
     shelves = list(by_category.values())
     now = timezone.now()
-    written, batch, visitor = 0, [], 0
-    while written + len(batch) < total:
+    rows: list[tuple] = []
+    visitor = 0
+    while len(rows) < total:
         visitor += 1
         vid = f"b{visitor}"
         country = rng.choice(COUNTRIES)
@@ -100,47 +103,63 @@ def interactions(products: list, total: int, days: int = 90, seed: int = 1) -> i
             start = int(len(shelf) * rng.random() ** 3)  # a few products draw most eyes
             viewed = [shelf[(start + step) % len(shelf)] for step in range(rng.randint(1, 6))]
             for product in viewed:
-                batch.append(row(vid, product, "view", at, country))
+                rows.append((vid, str(product.pk), "view", at, country))
                 at += dt.timedelta(seconds=rng.randint(10, 120))
             if rng.random() < 0.15:
                 for kind in ("cart", "purchase"):
-                    batch.append(row(vid, viewed[0], kind, at, country))
-        if len(batch) >= 20_000:
-            ProductInteraction.objects.bulk_create(batch, batch_size=5000)
-            written += len(batch)
-            batch = []
-    ProductInteraction.objects.bulk_create(batch[: total - written], batch_size=5000)
-    return total
+                    rows.append((vid, str(viewed[0].pk), kind, at, country))
+    return rows[:total]
 
 
-def row(vid: str, product, kind: str, at: dt.datetime, country: str):  # type: ignore[no-untyped-def]
+def insert_interactions(rows: list[tuple]) -> int:
+    """The rows into ProductInteraction, by ``executemany`` (a million in seconds)."""
     from personalization.models import ProductInteraction
 
-    return ProductInteraction(
-        visitor_id=vid, product_id=str(product.pk), kind=kind, created_at=at, country=country
-    )
+    table = connection.ops.quote_name(ProductInteraction._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 50_000):
+            cursor.executemany(
+                f"INSERT INTO {table} (visitor_id, product_id, kind, quantity, country, "
+                "created_at) VALUES (%s, %s, %s, 1, %s, %s)",
+                [(v, p, k, c, adapt(at)) for v, p, k, at, c in rows[start : start + 50_000]],
+            )
+    return len(rows)
+
+
+def catalogue_shape(products: int, categories: int) -> list:
+    """Stand-ins for :func:`catalogue`'s products in a new database (primary keys from 1, the
+    categories in turn), so the parent can draw the interactions once for every child."""
+    return [SimpleNamespace(pk=n + 1, category_id=n % categories + 1) for n in range(products)]
 
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(func, calls: int) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    """Median microseconds per call over rounds of ``calls // 10``, and SQL statements per
-    call (transaction control left out)."""
-    func()
-    connection.queries_log.clear()  # a full log (it keeps 9,000) would hide new queries
-    with CaptureQueriesContext(connection) as captured:
+def timed(funcs: dict, rounds: int = 10) -> dict[str, tuple[float, int]]:
+    """For each ``name: (func, calls)``: the median microseconds per call over ``rounds``
+    rounds of ``calls // rounds`` calls, and the SQL statements per call (transaction control
+    left out). The functions take turns within each round, so a slower minute of a shared
+    machine weighs on all of them alike."""
+    statements: dict[str, int] = {}
+    for name, (func, _calls) in funcs.items():
         func()
-    statements = [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-    rounds = []
-    per_round = max(1, calls // 10)
-    for _ in range(10):
-        started = time.perf_counter()
-        for _ in range(per_round):
+        connection.queries_log.clear()  # a full log (it keeps 9,000) would hide new queries
+        with CaptureQueriesContext(connection) as captured:
             func()
-        rounds.append((time.perf_counter() - started) / per_round * 1e6)
-    return statistics.median(rounds), len(statements)
+        statements[name] = len(
+            [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+        )
+    samples: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(rounds):
+        for name, (func, calls) in funcs.items():
+            per_round = max(1, calls // rounds)
+            started = time.perf_counter()
+            for _ in range(per_round):
+                func()
+            samples[name].append((time.perf_counter() - started) / per_round * 1e6)
+    return {name: (statistics.median(samples[name]), statements[name]) for name in funcs}
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -152,8 +171,15 @@ def measure(args: argparse.Namespace) -> dict:
     setup_test_environment()
     call_command("migrate", verbosity=0, run_syncdb=True)
     products = catalogue(args.products, categories=20)
+    shape = catalogue_shape(args.products, categories=20)
+    assert [(p.pk, p.category_id) for p in products] == [(p.pk, p.category_id) for p in shape]
     started = time.perf_counter()
-    interactions(products, args.interactions)
+    if os.environ.get("PZN_BENCH_ROWS"):  # drawn once by the parent, for every child
+        rows = pickle.loads(Path(os.environ["PZN_BENCH_ROWS"]).read_bytes())
+    else:
+        rows = interaction_rows(shape, args.interactions)
+    insert_interactions(rows)
+    del rows
     print(f"{args.interactions:,} interactions written in {time.perf_counter() - started:.0f}s")
     rss_before = peak_rss_mib()
     started = time.perf_counter()
@@ -220,9 +246,6 @@ def measure(args: argparse.Namespace) -> dict:
         "rss_before": rss_before,
         "rss_after": rss_after,
     }
-    figures["tag_us"], figures["tag_queries"] = timed(render_tag, args.calls)
-    figures["visit_us"], figures["visit_queries"] = timed(render_in_visit, args.calls)
-    figures["fixed_us"], figures["fixed_queries"] = timed(render_fixed, args.calls)
 
     client = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0 Safari/537.36")
     client.get("/")
@@ -239,8 +262,18 @@ def measure(args: argparse.Namespace) -> dict:
     def plain() -> None:
         client.get("/")
 
-    figures["api_us"], figures["api_queries"] = timed(api, args.calls // 4)
-    figures["plain_us"], figures["plain_queries"] = timed(plain, args.calls // 4)
+    measured = timed(
+        {
+            "tag": (render_tag, args.calls),
+            "visit": (render_in_visit, args.calls),
+            "fixed": (render_fixed, args.calls),
+            "api": (api, args.calls // 4),
+            "plain": (plain, args.calls // 4),
+        },
+        rounds=20,
+    )
+    for name, (micros, queries) in measured.items():
+        figures[f"{name}_us"], figures[f"{name}_queries"] = micros, queries
     return figures
 
 
@@ -274,6 +307,11 @@ def main() -> None:
     current: list[dict] = []
     baseline: list[dict] = []
     worktree = None
+    drawn = Path(tempfile.mkdtemp(prefix="pzn-bench-")) / "interactions.pickle"
+    drawn.write_bytes(
+        pickle.dumps(interaction_rows(catalogue_shape(args.products, 20), args.interactions))
+    )
+    os.environ["PZN_BENCH_ROWS"] = str(drawn)
     if args.baseline:
         args.baseline = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--short", args.baseline],
@@ -289,6 +327,8 @@ def main() -> None:
             current.append(in_fresh_process(args, None))
             print(f"round {round_number + 1}: {current[-1]}", file=sys.stderr)
     finally:
+        drawn.unlink()
+        drawn.parent.rmdir()
         if worktree is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(worktree)], check=False)  # fmt: skip
