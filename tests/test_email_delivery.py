@@ -313,6 +313,34 @@ def test_opens_are_counted_by_pixel_only_when_asked(email_settings, clock, make_
     assert browser.get(tampered).status_code == 400
 
 
+def pixel_gif(html: str) -> str:
+    return re.search(r'src="data:image/gif;base64,([^"]+)"', html).group(1)
+
+
+def test_staff_reading_an_email_in_the_admin_do_not_open_it(
+    email_settings, clock, make_product, admin_client
+):
+    """The admin shows the email's HTML with a blank image where its tracking pixel was:
+    staff reading the outbox (or a preview) are never counted as the recipient's open."""
+    from django.urls import reverse
+
+    email_settings.PERSONALIZATION = {**email_settings.PERSONALIZATION, "EMAIL_TRACK_OPENS": True}
+    make_product(slug="tent")
+    left_after_browsing(clock, "tent")
+    assert run_emails()["sent"] == 1
+    send = EmailSend.objects.get()
+    assert "/personalization/email/o/" in send.body_html
+    body = admin_client.get(reverse("admin:personalization_emailsend_body", args=[send.pk]))
+    assert body.status_code == 200
+    html = body.content.decode()
+    assert "/personalization/email/o/" not in html
+    assert 'src="data:image/gif;base64,' in html
+    pixel = re.search(r'src="([^"]+/personalization/email/o/[^"]+)"', send.body_html).group(1)
+    assert html == send.body_html.replace(pixel, "data:image/gif;base64," + pixel_gif(html))
+    send.refresh_from_db()
+    assert send.opened_at is None
+
+
 def test_a_recipient_who_opens_without_clicking_is_not_sunset(email_settings, clock, make_product):
     email_settings.PERSONALIZATION = {
         **email_settings.PERSONALIZATION,

@@ -4,10 +4,13 @@ outbox, every email prepared, with its text and HTML as the recipient got them.
 An email's HTML is shown in a sandboxed frame loaded from a URL of its own, whose response
 carries a policy of its own (:data:`EMAIL_DOCUMENT_CSP`): emails need inline styles, which the
 admin's pages, under a strict Content-Security-Policy, must not have (a ``srcdoc`` frame
-would inherit the admin page's policy and lose them)."""
+would inherit the admin page's policy and lose them). Its open-tracking pixel is replaced by
+a blank inline image there, so staff reading an email are not counted as its recipient
+opening it."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -17,7 +20,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -36,9 +39,28 @@ EMAIL_DOCUMENT_CSP = (
 EMAIL_MEDIA = {"all": ["personalization/admin/email.css"]}
 
 
+# A transparent 1×1 GIF, in place of the tracking pixel in the admin's copy of an email.
+BLANK_IMAGE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+
+
+def without_open_pixel(html: str) -> str:
+    """``html`` with every open-tracking pixel of this app's (``EMAIL_TRACK_OPENS``), whatever
+    its host, replaced by :data:`BLANK_IMAGE`."""
+    try:
+        path = reverse("personalization:email-open", args=["TOKEN"])
+    except NoReverseMatch:
+        return html
+    prefix, _, suffix = path.partition("TOKEN")
+    pixel = re.compile(
+        r"(?:https?:)?(?://[^\s\"'<>/]+)?" + re.escape(prefix) + r"[^\s\"'<>/]+" + re.escape(suffix)
+    )
+    return pixel.sub(BLANK_IMAGE, html)
+
+
 def email_document(html: str) -> HttpResponse:
-    """An email's HTML as a document of its own, for the admin's preview frame."""
-    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    """An email's HTML as a document of its own, for the admin's preview frame; its tracking
+    pixel is not loaded (:func:`without_open_pixel`)."""
+    response = HttpResponse(without_open_pixel(html), content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = EMAIL_DOCUMENT_CSP
     # Django 6.0's CSP middleware leaves a policy a response has; django-csp's, when told so.
     response._csp_exempt = True  # type: ignore[attr-defined]
