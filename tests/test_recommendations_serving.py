@@ -591,3 +591,19 @@ def test_the_api_negotiates_as_drf_does(client, catalogue, accept, status):
     if status == 200:
         assert response["Content-Type"].startswith("application/json")
         assert len(response.json()["items"]) == 4
+
+
+def test_rows_of_an_unknown_kind_are_left_out_of_the_fit(catalogue, settings):
+    """A row another piece of code wrote with a kind the fit does not know costs nothing:
+    the fit, in one process or in parts, reads around it."""
+    ProductInteraction.objects.create(
+        visitor_id="w1", product_id=str(catalogue["h"].pk), kind="wish"
+    )
+    before = dict(store.SharedStore().get_many("viewed_together", [str(catalogue["a"].pk)]))
+    result = precompute.recompute_all()
+    assert result["lists"] > 0
+    store.forget_local()
+    after = dict(store.SharedStore().get_many("viewed_together", [str(catalogue["a"].pk)]))
+    assert after == before and after
+    settings.PERSONALIZATION = {**settings.PERSONALIZATION, "RECOMMENDATION_FIT_PARTS": 2}
+    assert precompute.recompute_all()["lists"] == result["lists"]

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..products import get_adapter
 from . import engine
+from .base import KINDS
 
 # How long a worker keeps the interactions of its last fit after a part, for the next part.
 KEEP_SECONDS = 120.0
@@ -46,7 +47,10 @@ def rows(
 
     from ..models import ProductInteraction
 
-    query = ProductInteraction.objects.filter(created_at__gte=since, created_at__lt=now)
+    # A row of a kind the fit does not know (written by other code) is left out, not fatal.
+    query = ProductInteraction.objects.filter(
+        created_at__gte=since, created_at__lt=now, kind__in=KINDS
+    )
     if until_id is not None:
         query = query.filter(id__lte=until_id)
     query = query.order_by("created_at", "id")
