@@ -59,6 +59,7 @@ from django.utils import timezone  # noqa: E402
 
 from benchmarks.results import machine, write_section  # noqa: E402
 
+CHUNK = 50_000  # interactions inserted at a time
 COUNTRIES = ["DE", "DE", "DE", "GB", "US", "FR", "SE", "NL"]
 
 
@@ -118,11 +119,11 @@ def insert_interactions(rows: list[tuple]) -> int:
     table = connection.ops.quote_name(ProductInteraction._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), 50_000):
+        for start in range(0, len(rows), CHUNK):
             cursor.executemany(
                 f"INSERT INTO {table} (visitor_id, product_id, kind, quantity, country, "
                 "created_at) VALUES (%s, %s, %s, 1, %s, %s)",
-                [(v, p, k, c, adapt(at)) for v, p, k, at, c in rows[start : start + 50_000]],
+                [(v, p, k, c, adapt(at)) for v, p, k, at, c in rows[start : start + CHUNK]],
             )
     return len(rows)
 
@@ -175,11 +176,11 @@ def measure(args: argparse.Namespace) -> dict:
     assert [(p.pk, p.category_id) for p in products] == [(p.pk, p.category_id) for p in shape]
     started = time.perf_counter()
     if os.environ.get("PZN_BENCH_ROWS"):  # drawn once by the parent, for every child
-        rows = pickle.loads(Path(os.environ["PZN_BENCH_ROWS"]).read_bytes())
+        with open(os.environ["PZN_BENCH_ROWS"], "rb") as drawn:
+            while chunk := pickle.load(drawn):  # a chunk at a time: the peak stays the fit's
+                insert_interactions(chunk)
     else:
-        rows = interaction_rows(shape, args.interactions)
-    insert_interactions(rows)
-    del rows
+        insert_interactions(interaction_rows(shape, args.interactions))
     print(f"{args.interactions:,} interactions written in {time.perf_counter() - started:.0f}s")
     rss_before = peak_rss_mib()
     started = time.perf_counter()
@@ -308,9 +309,12 @@ def main() -> None:
     baseline: list[dict] = []
     worktree = None
     drawn = Path(tempfile.mkdtemp(prefix="pzn-bench-")) / "interactions.pickle"
-    drawn.write_bytes(
-        pickle.dumps(interaction_rows(catalogue_shape(args.products, 20), args.interactions))
-    )
+    rows = interaction_rows(catalogue_shape(args.products, 20), args.interactions)
+    with drawn.open("wb") as out:
+        for start in range(0, len(rows), CHUNK):
+            pickle.dump(rows[start : start + CHUNK], out)
+        pickle.dump([], out)
+    del rows
     os.environ["PZN_BENCH_ROWS"] = str(drawn)
     if args.baseline:
         args.baseline = subprocess.run(
