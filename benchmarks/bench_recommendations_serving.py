@@ -255,7 +255,10 @@ def measure(args: argparse.Namespace) -> dict:
     api_url = (
         f"/personalization/api/recommendations/?placement=home&product={page_product.pk}&limit=4"
     )
-    assert client.get(api_url).status_code == 200
+    answer = client.get(api_url)
+    # A visitor the code could not profile (a dependency missing from a baseline's
+    # environment, say) would be measured untracked: no exposure, no personal blend.
+    assert answer.status_code == 200 and answer.json()["exposure"], answer.content
 
     def api() -> None:
         client.get(api_url)

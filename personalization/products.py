@@ -12,8 +12,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
+from django.utils import translation
 from django.utils.module_loading import import_string
 
 from . import resilience
@@ -320,16 +322,24 @@ def forget_view_info(product: models.Model) -> None:
 
 
 # Product cards: what an API or an email shows of a recommended product, cached like view info.
-_local_cards: dict[str, tuple[float, dict[str, Any] | None]] = {}
+_local_cards: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
 
 
-def _card_cache_key(pk: str) -> str:
+def _card_cache_key(pk: str, language: str) -> str:
     model = get_product_model()._meta.label_lower
-    # Per adapter: another adapter (a shop that switches) writes cards of another shape.
+    # Per adapter: another adapter (a shop that switches) writes cards of another shape. Per
+    # language: a card's URL (``i18n_patterns``) and name (translated fields) may differ.
     adapter = app_settings.PRODUCT_ADAPTER
-    digest = hashlib.blake2b(f"{adapter}\x00{pk}".encode(), digest_size=12).hexdigest()
+    digest = hashlib.blake2b(
+        f"{adapter}\x00{language}\x00{pk}".encode(), digest_size=12
+    ).hexdigest()
     # v2: cards carry what merchandising rules read (category, stock, margin).
     return f"pzn:v2:card:{model}:{digest}"
+
+
+def _languages() -> set[str]:
+    """Every language a card may have been made in: the project's, and none."""
+    return {"", settings.LANGUAGE_CODE, *(code for code, _name in settings.LANGUAGES)}
 
 
 def _card(adapter: BaseProductAdapter, product: models.Model) -> dict[str, Any]:
@@ -389,10 +399,11 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
     keys, by key; unknown keys are left out. Cached per product, so warm calls cost no SQL;
     misses cost one query together."""
     now = time.monotonic()
+    language = translation.get_language() or ""
     found: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
     for key in dict.fromkeys(str(key) for key in keys):
-        hit = _local_cards.get(key)
+        hit = _local_cards.get((language, key))
         if hit is not None and hit[0] > now:
             if hit[1] is not None:
                 found[key] = hit[1]
@@ -403,12 +414,12 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
     cache = resilience.cache()
     cache_seconds, local_seconds = _card_seconds(cache.backend)
     try:
-        cached = cache.get_many([_card_cache_key(key) for key in missing])
+        cached = cache.get_many([_card_cache_key(key, language) for key in missing])
     except Exception:
         logger.warning("personalization: cache unavailable for product cards", exc_info=True)
         cached = {}
     fresh: dict[str, Any] = {}
-    unknown = [key for key in missing if _card_cache_key(key) not in cached]
+    unknown = [key for key in missing if _card_cache_key(key, language) not in cached]
     if unknown:
         adapter = get_adapter()
         valid = valid_keys(unknown)
@@ -419,8 +430,8 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
                 loaded[card["id"]] = card
         for key in unknown:
             known = loaded.get(key)
-            cached[_card_cache_key(key)] = known or {}
-            fresh[_card_cache_key(key)] = known or {}
+            cached[_card_cache_key(key, language)] = known or {}
+            fresh[_card_cache_key(key, language)] = known or {}
         try:
             cache.set_many(fresh, cache_seconds)
         except Exception:
@@ -428,8 +439,8 @@ def cards(keys: list[str]) -> dict[str, dict[str, Any]]:
     if len(_local_cards) >= _LOCAL_INFO_MAX:
         _local_cards.clear()
     for key in missing:
-        entry = cached.get(_card_cache_key(key)) or None
-        _local_cards[key] = (now + local_seconds, entry)
+        entry = cached.get(_card_cache_key(key, language)) or None
+        _local_cards[(language, key)] = (now + local_seconds, entry)
         if entry is not None:
             found[key] = entry
     return found
@@ -450,9 +461,11 @@ def _card_seconds(cache: Any) -> tuple[float, float]:
 def forget_card(product: models.Model) -> None:
     """Drop the cached card of a product that was saved or deleted."""
     key = str(product.pk)
-    _local_cards.pop(key, None)
+    languages = _languages() | {translation.get_language() or ""}
+    for language in languages:
+        _local_cards.pop((language, key), None)
     _local_products.pop(key, None)
-    resilience.cache().delete(_card_cache_key(key))
+    resilience.cache().delete_many([_card_cache_key(key, language) for language in languages])
 
 
 # The products a template renders: model instances, memoised in this process like the cards

@@ -132,3 +132,43 @@ def test_an_adapter_without_the_new_methods_keeps_working(shop, settings):
     assert (card["name"], card["currency"]) == ("Tent 0", None)
     html = render_tag('{% recommendations "home" limit=2 %}')
     assert html.count('class="pzn-recs__item"') == 2
+
+
+class LanguageAdapter(DefaultProductAdapter):
+    """A multilingual shop's adapter: URLs under ``i18n_patterns``, translated names."""
+
+    NAMES = {"de": "Zelt", "fr": "Tente"}
+
+    def name(self, product):
+        from django.utils.translation import get_language
+
+        return f"{self.NAMES.get(get_language(), 'Tent')} {product.stock}"
+
+    def url(self, product):
+        from django.utils.translation import get_language
+
+        return f"/{get_language()}/products/{product.slug}/"
+
+
+def test_cards_are_kept_per_language_and_a_save_renews_every_language(shop, settings):
+    """A card's URL and name follow the language it is read in; saving the product renews
+    its cards in every language, here and in the shared cache."""
+    from django.utils import translation
+
+    settings.LANGUAGES = [("en", "English"), ("de", "German"), ("fr", "French")]
+    use_adapter(settings, "tests.test_adapter_hooks.LanguageAdapter")
+    key = str(shop[0].pk)
+    seen = {}
+    for language in ("de", "fr", "en"):
+        with translation.override(language):
+            seen[language] = cards([key])[key]
+    assert seen["de"]["url"] == f"/de/products/{shop[0].slug}/"
+    assert seen["fr"]["url"] == f"/fr/products/{shop[0].slug}/"
+    assert (seen["de"]["name"], seen["fr"]["name"], seen["en"]["name"]) == (
+        "Zelt 10", "Tente 10", "Tent 10",
+    )  # fmt: skip
+    shop[0].stock = 3
+    shop[0].save()
+    for language, word in (("de", "Zelt"), ("fr", "Tente")):
+        with translation.override(language):
+            assert cards([key])[key]["name"] == f"{word} 3"
