@@ -294,6 +294,33 @@ def test_the_admin_works_with_an_email_login_user_model(tmp_path: Path) -> None:
     }
 
 
+def test_the_report_works_with_a_user_model_without_permissions_mixin(tmp_path: Path) -> None:
+    """A project whose user model has no ``is_superuser`` (tests/plainuser): the report and
+    its API answer, and a staff member's own visit is still left out of it."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.plainuser.settings",
+        "PZN_CUSTOMUSER_DB": str(tmp_path / "plainuser.sqlite3"),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("PZN_TEST_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.plainuser.check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["has_is_superuser"] is False
+    assert (result["page"], result["api"]) == (200, 200)
+    # Ada (personalized) and Bob (control) count; the clerk, staff, does not.
+    assert result["personalized"]["visitors"] == 1 and result["control"]["visitors"] == 1
+    assert result["rollups"] == {"ok": True}
+
+
 # Markup a strict Content-Security-Policy allows ------------------------------------------------
 
 OUR_TEMPLATES = ["admin/personalization/report.html", "admin/personalization/email_preview.html"]

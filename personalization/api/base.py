@@ -3,12 +3,13 @@ in the query string (PostgreSQL refuses a NUL byte). Both are a 400 with a messa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework.exceptions import ParseError
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -36,24 +37,29 @@ class Negotiation(DefaultContentNegotiation):
     type get the first renderer, as DRF would choose it; anything else is DRF's to decide."""
 
     def select_renderer(
-        self, request: Request, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
+    ) -> tuple[BaseRenderer, str]:
+        choices = list(renderers)
         accept = request.META.get("HTTP_ACCEPT")
         if (
-            renderers
+            choices
             and not format_suffix
-            and accept in (None, "*/*", renderers[0].media_type)
+            and accept in (None, "*/*", choices[0].media_type)
             and self.settings.URL_FORMAT_OVERRIDE not in request.query_params
         ):
-            return renderers[0], renderers[0].media_type
-        return super().select_renderer(request, renderers, format_suffix)  # type: ignore[no-any-return]
+            return choices[0], str(choices[0].media_type)
+        chosen: tuple[BaseRenderer, str] = super().select_renderer(request, choices, format_suffix)
+        return chosen
 
 
 class BaseAPIView(CheckedInput, APIView):
     """An API view whose bodies are read by the limited parsers and whose input is checked."""
 
     parser_classes = [LimitedJSONParser]
-    content_negotiation_class = Negotiation
+    content_negotiation_class: type[BaseContentNegotiation] = Negotiation
 
 
 class VisitorAPIView(BaseAPIView):

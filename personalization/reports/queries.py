@@ -54,7 +54,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import Conversion, Event, Exposure, ReportRollup, Visitor
-from . import rollups, stats
+from . import rollups, staff, stats
 from .period import Period
 
 logger = logging.getLogger("personalization")
@@ -374,13 +374,14 @@ def ensure_statistics() -> None:
 # Sources ---------------------------------------------------------------------------------
 def population(period: Period) -> QuerySet[Exposure]:
     """Exposures in the period, without those of staff accounts."""
-    staff = Visitor.objects.filter(pk=OuterRef("visitor_id")).filter(
-        Q(user__is_staff=True) | Q(user__is_superuser=True)
-    )
-    return (
-        Exposure.objects.filter(created_at__gte=period.start_at, created_at__lt=period.end_at)
-        .exclude(Exists(staff))
-        .order_by()
+    exposures = Exposure.objects.filter(
+        created_at__gte=period.start_at, created_at__lt=period.end_at
+    ).order_by()
+    of_staff = staff.is_staff_q()
+    if of_staff is None:
+        return exposures
+    return exposures.exclude(
+        Exists(Visitor.objects.filter(pk=OuterRef("visitor_id")).filter(of_staff))
     )
 
 

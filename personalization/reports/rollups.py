@@ -63,6 +63,7 @@ from ..models import (
     Visitor,
 )
 from .period import Period
+from .staff import lookups as staff_lookups
 
 logger = logging.getLogger(__name__)
 
@@ -500,11 +501,11 @@ def load(
     visitor_rows = (
         Visitor.objects.filter(of("id"))
         .order_by()
-        .values_list("id", "country_code", "first_source", "user__is_staff", "user__is_superuser")
+        .values_list("id", "country_code", "first_source", *staff_lookups())
     )
-    for visitor_id, country, source, is_staff, is_superuser in visitor_rows:
+    for visitor_id, country, source, *flags in visitor_rows:
         if visitor_id in raws:
-            raws[visitor_id].attributes = (country, source, bool(is_staff or is_superuser))
+            raws[visitor_id].attributes = (country, source, any(flags))
     owner = {row[0]: raw for raw in raws.values() for row in raw.exposures}
     if id_range is not None:
         # A range of visitors: one join, which reads the clicks once.
