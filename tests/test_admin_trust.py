@@ -257,18 +257,18 @@ def test_visitors_are_found_by_their_account() -> None:
     assert [visitor.pk for visitor in response.context["cl"].result_list] == ["v-ada"]
 
 
-def test_the_admin_works_with_an_email_login_user_model(tmp_path: Path) -> None:
-    """A project of its own (tests/customuser: AUTH_USER_MODEL without ``username``), migrated
-    on a fresh SQLite file in a process of its own, searched through the admin."""
+def project_of_its_own(tmp_path: Path, app: str) -> dict:
+    """What ``tests/<app>/check.py`` prints, run with ``tests.<app>.settings`` in a process
+    of its own, on a fresh SQLite file whatever the suite runs on."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.customuser.settings",
-        "PZN_CUSTOMUSER_DB": str(tmp_path / "customuser.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": f"tests.{app}.settings",
+        "PZN_CUSTOMUSER_DB": str(tmp_path / f"{app}.sqlite3"),
         "PYTHONPATH": str(ROOT),
     }
-    env.pop("PZN_TEST_DATABASE_URL", None)  # SQLite, whatever the suite runs on
+    env.pop("PZN_TEST_DATABASE_URL", None)
     done = subprocess.run(
-        [sys.executable, "-m", "tests.customuser.check"],
+        [sys.executable, "-m", f"tests.{app}.check"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -276,7 +276,13 @@ def test_the_admin_works_with_an_email_login_user_model(tmp_path: Path) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def test_the_admin_works_with_an_email_login_user_model(tmp_path: Path) -> None:
+    """A project of its own (tests/customuser: AUTH_USER_MODEL without ``username``), migrated
+    on a fresh SQLite file in a process of its own, searched through the admin."""
+    result = project_of_its_own(tmp_path, "customuser")
     assert result["user_model"] == "customuser.EmailUser" and result["has_username"] is False
     assert result["system_check_errors"] == []
     assert result["visitor_search_fields"] == ["id", "latest_campaign", "user__email"]
@@ -297,23 +303,7 @@ def test_the_admin_works_with_an_email_login_user_model(tmp_path: Path) -> None:
 def test_the_report_works_with_a_user_model_without_permissions_mixin(tmp_path: Path) -> None:
     """A project whose user model has no ``is_superuser`` (tests/plainuser): the report and
     its API answer, and a staff member's own visit is still left out of it."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.plainuser.settings",
-        "PZN_CUSTOMUSER_DB": str(tmp_path / "plainuser.sqlite3"),
-        "PYTHONPATH": str(ROOT),
-    }
-    env.pop("PZN_TEST_DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.plainuser.check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
+    result = project_of_its_own(tmp_path, "plainuser")
     assert result["has_is_superuser"] is False
     assert (result["page"], result["api"]) == (200, 200)
     # Ada (personalized) and Bob (control) count; the clerk, staff, does not.
