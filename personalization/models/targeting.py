@@ -11,6 +11,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..recommendations import merchandising
 from ..targeting.rules import RULE_CHOICES
 
 
@@ -142,13 +143,14 @@ class PlacementRule(models.Model):
     high-margin products up.
     See docs/recommendations.md, "Merchandising"."""
 
-    PIN = "pin"
-    EXCLUDE_PRODUCT = "exclude_product"
-    EXCLUDE_CATEGORY = "exclude_category"
-    BOOST_CATEGORY = "boost_category"
-    BOOST_MARGIN = "boost_margin"
-    MIN_STOCK = "min_stock"
-    EXCLUDE_VIEWED = "exclude_viewed"
+    # The kinds are the serving code's (:mod:`personalization.recommendations.merchandising`).
+    PIN = merchandising.PIN
+    EXCLUDE_PRODUCT = merchandising.EXCLUDE_PRODUCT
+    EXCLUDE_CATEGORY = merchandising.EXCLUDE_CATEGORY
+    BOOST_CATEGORY = merchandising.BOOST_CATEGORY
+    BOOST_MARGIN = merchandising.BOOST_MARGIN
+    MIN_STOCK = merchandising.MIN_STOCK
+    EXCLUDE_VIEWED = merchandising.EXCLUDE_VIEWED
     KIND_CHOICES = [
         (PIN, _("pin a product to a position")),
         (EXCLUDE_PRODUCT, _("exclude a product")),
