@@ -15,6 +15,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
+from django.urls import get_urlconf
 from django.utils import translation
 from django.utils.module_loading import import_string
 
@@ -260,6 +261,7 @@ def forget_all_view_info() -> None:
     _local_info.clear()
     _local_cards.clear()
     _local_products.clear()
+    _local_links.clear()
 
 
 @cached_on_settings
@@ -465,6 +467,7 @@ def forget_card(product: models.Model) -> None:
     for language in languages:
         _local_cards.pop((language, key), None)
     _local_products.pop(key, None)
+    _local_links.pop(key, None)
     resilience.cache().delete_many([_card_cache_key(key, language) for language in languages])
 
 
@@ -507,3 +510,25 @@ def instances(keys: Iterable[Any]) -> dict[str, models.Model]:
         if item is not None:
             found[key] = copy.copy(item)
     return found
+
+
+# Where a rendered product links to and its picture: reversing a URL and finding an image cost
+# more than the rest of an item, and change only when the product is saved.
+_local_links: dict[str, dict[tuple[str, str], tuple[float, str | None, str | None]]] = {}
+
+
+def links(adapter: BaseProductAdapter, product: models.Model) -> tuple[str | None, str | None]:
+    """(url, image_url) of ``product`` as the adapter gives them, memoised in this process per
+    language and URLconf as long as a card is, and forgotten when the product is saved here."""
+    key = str(adapter.pk(product))
+    where = (translation.get_language() or "", str(get_urlconf() or ""))
+    now = time.monotonic()
+    hit = _local_links.get(key, {}).get(where)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    url, image_url = adapter.url(product), adapter.image_url(product)
+    _, local_seconds = _card_seconds(resilience.cache().backend)
+    if len(_local_links) >= _LOCAL_INFO_MAX:
+        _local_links.clear()
+    _local_links.setdefault(key, {})[where] = (now + local_seconds, url, image_url)
+    return url, image_url

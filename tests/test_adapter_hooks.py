@@ -172,3 +172,23 @@ def test_cards_are_kept_per_language_and_a_save_renews_every_language(shop, sett
     for language, word in (("de", "Zelt"), ("fr", "Tente")):
         with translation.override(language):
             assert cards([key])[key]["name"] == f"{word} 3"
+
+
+def test_rendered_links_follow_the_language_and_a_save(shop, settings):
+    """The tag's links are memoised per language like the cards: each language gets its
+    own, and a saved product links to its new address at once."""
+    from django.utils import translation
+
+    settings.LANGUAGES = [("en", "English"), ("de", "German")]
+    use_adapter(settings, "tests.test_adapter_hooks.LanguageAdapter")
+    source = '{% recommendations "home" limit=2 %}'
+    with translation.override("de"):
+        assert f'href="/de/products/{shop[0].slug}/"' in render_tag(source)
+    with translation.override("en"):
+        assert f'href="/en/products/{shop[0].slug}/"' in render_tag(source)
+    shop[0].slug = "tent-renamed"
+    shop[0].save()
+    with translation.override("de"):
+        html = render_tag(source)
+    assert 'href="/de/products/tent-renamed/"' in html
+    assert f'/products/{shop[1].slug}/"' in html

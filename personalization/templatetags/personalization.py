@@ -159,7 +159,7 @@ def _placeholder(placement: str, product: Any, category: Any, limit: int, as_car
 
 
 def _render_recommendations(result: Any, request: Any, as_cards: bool = False) -> str:
-    from ..products import get_adapter
+    from ..products import get_adapter, links
 
     adapter = get_adapter()
     if as_cards:
@@ -168,17 +168,19 @@ def _render_recommendations(result: Any, request: Any, as_cards: bool = False) -
             for card in result.products
         ]
     else:
-        items = [
-            {
-                "product": product,
-                "pk": adapter.pk(product),
-                "name": adapter.name(product),
-                "url": adapter.url(product),
-                "price": adapter.price(product),
-                "image_url": adapter.image_url(product),
-            }
-            for product in result.products
-        ]
+        items = []
+        for product in result.products:
+            url, image_url = links(adapter, product)
+            items.append(
+                {
+                    "product": product,
+                    "pk": adapter.pk(product),
+                    "name": adapter.name(product),
+                    "url": url,
+                    "price": adapter.price(product),
+                    "image_url": image_url,
+                }
+            )
     names = [
         f"personalization/recommendations_{result.placement}.html",
         *filter(None, [getattr(adapter, "recommendations_template", None)]),
