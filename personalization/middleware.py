@@ -16,7 +16,7 @@ from . import deferred, fragments, holding, preview, products, resilience, track
 from .conf import app_settings
 from .profiling import storage
 from .profiling.bots import is_bot
-from .profiling.devices import device_class
+from .profiling.devices import device_class, warm_up
 from .profiling.referrer import Referrer, classify_request
 from .profiling.visitor import ProfileData, VisitorProfile, new_visitor_id
 
@@ -47,6 +47,7 @@ class VisitorMiddleware:
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
+        warm_up()  # the device rules, loaded as the process starts rather than in a request
         if self.is_async:
             markcoroutinefunction(self)
 

@@ -257,3 +257,33 @@ def test_the_stored_visitor_gets_the_class_through_the_middleware(clock, name, e
     clock.shift(20)
     client.get("/")  # the cookie came back: the visitor is written
     assert Visitor.objects.get().device == expected
+
+
+WARM_UP = """
+import json, django
+django.setup()
+import ua_parser
+before = "parser" in vars(ua_parser)
+from django.core.handlers.wsgi import WSGIHandler
+WSGIHandler()  # what a WSGI server builds as it starts: the middleware chain
+print(json.dumps({"before": before, "after": "parser" in vars(ua_parser)}))
+"""
+
+
+def test_the_device_rules_load_when_the_process_starts_not_in_a_request():
+    """ua-parser's rules take about a quarter of a second to load; the middleware loads
+    them as the server builds it, so no visitor's request waits for them."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_UP], cwd=root, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"before": False, "after": True}
