@@ -240,3 +240,19 @@ def test_a_product_coupon_without_its_product_is_not_applicable():
 def test_discount_rejects_bad_subtotals(subtotal):
     with pytest.raises(ValueError):
         coupons.discount(_issue(), subtotal)
+
+
+@pytest.mark.parametrize(
+    ("language", "percent", "half", "amount"),
+    [("en", "10%", "12.5%", "5.00 EUR"), ("de", "10 %", "12,5 %", "5,00 EUR"),
+     ("fr", "10 %", "12,5 %", "5,00 EUR")],
+)  # fmt: skip
+def test_a_coupon_s_value_is_written_the_language_s_way(language, percent, half, amount):
+    from django.utils import translation
+
+    from personalization.models import Coupon
+
+    with translation.override(language):
+        assert Coupon(kind=Coupon.PERCENT, value=Decimal("10.00")).describe() == percent
+        assert Coupon(kind=Coupon.PERCENT, value=Decimal("12.50")).describe() == half
+        assert Coupon(kind=Coupon.AMOUNT, value=Decimal("5"), currency="EUR").describe() == amount

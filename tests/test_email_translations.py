@@ -30,10 +30,10 @@ NBSP = "\u00a0"
 # What each email says in each language (the price of 19.90 in the language's own notation).
 EXPECTED = {
     "de": {
-        "welcome_subject": "Willkommen! Hier ist Ihr Rabatt von 10%",
+        "welcome_subject": "Willkommen! Hier ist Ihr Rabatt von 10 %",
         "welcome": [
             "Willkommen!",
-            "Danke für Ihre Anmeldung. Ihr Code für 10% Rabatt auf Ihre nächste Bestellung:",
+            "Danke für Ihre Anmeldung. Ihr Code für 10 % Rabatt auf Ihre nächste Bestellung:",
             f"Empfehlen Sie uns weiter: Wer über Ihren Link kommt, erhält 10{NBSP}% Rabatt",
             f"und Sie erhalten 15{NBSP}% Rabatt auf Ihre nächste, sobald diese Person bestellt.",
             "Zum Shop",
@@ -62,10 +62,10 @@ EXPECTED = {
         "bad_link": "Dieser Abmeldelink ist ungültig.",
     },
     "fr": {
-        "welcome_subject": f"Bienvenue{NBSP}! Voici vos 10% de réduction",
+        "welcome_subject": f"Bienvenue{NBSP}! Voici vos 10 % de réduction",
         "welcome": [
             f"Bienvenue{NBSP}!",
-            "Merci pour votre inscription. Votre code pour 10% de réduction sur votre prochaine"
+            "Merci pour votre inscription. Votre code pour 10 % de réduction sur votre prochaine"
             f" commande{NBSP}:",
             f"Parrainez un proche{NBSP}: avec votre lien, il bénéficie de 10{NBSP}% de réduction",
             f"et vous de 15{NBSP}% sur votre prochaine commande dès qu’il a commandé.",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .visitors import Visitor, loose_link
@@ -88,10 +92,12 @@ class Coupon(models.Model):
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
     def describe(self) -> str:
-        """``10%`` or ``5.00 EUR``."""
+        """``10%`` or ``5.00 EUR``, written the active language's way (``12,5 %``)."""
         if self.kind == self.PERCENT:
-            return f"{self.value.normalize():f}%"
-        return f"{self.value:.2f} {self.currency}".strip()
+            percent = number_format(Decimal(f"{self.value.normalize():f}"))
+            # Translators: a coupon's value, "10%"; French and German write "10 %".
+            return gettext("%(percent)s%%") % {"percent": percent}
+        return f"{number_format(self.value, 2)} {self.currency}".strip()
 
 
 class Signup(models.Model):
