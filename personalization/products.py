@@ -461,7 +461,8 @@ def _card_seconds(cache: Any) -> tuple[float, float]:
 
 
 def forget_card(product: models.Model) -> None:
-    """Drop the cached card of a product that was saved or deleted."""
+    """Forget what is kept of a product that was saved or deleted: its cards in every
+    language, here and in the shared cache, and this process's memo of it and its links."""
     key = str(product.pk)
     languages = _languages() | {translation.get_language() or ""}
     for language in languages:
