@@ -343,43 +343,58 @@ def _insert_sql(model: Any, rows: list[Any], connection: Any) -> list[tuple[str,
         for start in range(0, len(group), size):
             batch = group[start : start + size]
             key = (model, connection.alias, tuple(f.attname for f in group_fields), len(batch))
-            sql = _INSERT_SQL.get(key)
-            params = _prepared(group_fields, batch, connection) if sql is not None else None
-            if sql is not None and params is not None:
-                statements.append((sql, params))
+            sql = _INSERT_SQL.get(key, "")
+            params = _prepared(group_fields, batch, connection) if sql else None
+            if sql and params is not None:
+                statements.append((sql, [value for row in params for value in row]))
                 continue
             query = InsertQuery(model)
             query.insert_values(group_fields, batch)
             compiled = [(sql, list(params)) for sql, params in
                         query.get_compiler(connection=connection).as_sql()]  # fmt: skip
-            if (
-                len(compiled) == 1
-                and len(_INSERT_SQL) < 256
-                and not any(hasattr(field, "get_placeholder") for field in group_fields)
-            ):
-                _INSERT_SQL[key] = compiled[0][0]
+            if key not in _INSERT_SQL and len(_INSERT_SQL) < 256:
+                _INSERT_SQL[key] = _reusable(compiled, group_fields, batch, connection)
             statements.extend(compiled)
     return statements
 
 
 # The text of a multi-row INSERT depends only on the model, the database, the fields and the
 # number of rows: Django's compiler writes it once, and later rows only have their values
-# prepared as that compiler prepares them (:func:`_prepared`).
-_INSERT_SQL: dict[tuple[Any, str, tuple[str, ...], int], str] = {}
+# prepared as that compiler prepares them (:func:`_prepared`). None: a shape whose statement
+# is not one value per row and field (PostgreSQL's UNNEST of several rows takes an array per
+# column), left to the compiler.
+_INSERT_SQL: dict[tuple[Any, str, tuple[str, ...], int], str | None] = {}
 
 
-def _prepared(fields: list[Any], rows: list[Any], connection: Any) -> list[Any] | None:
-    """The parameters of an INSERT of ``rows``, prepared as Django's compiler prepares them
-    (each field's ``pre_save``, then ``get_db_prep_save``); None when a value is an expression,
-    which only the compiler can write."""
-    params = []
+def _reusable(
+    compiled: list[tuple[str, list[Any]]], fields: list[Any], rows: list[Any], connection: Any
+) -> str | None:
+    """The compiler's statement when it takes the values row after row, as
+    :func:`_prepared` gives them (checked on these rows); None otherwise."""
+    if len(compiled) != 1 or any(hasattr(field, "get_placeholder") for field in fields):
+        return None
+    sql, params = compiled[0]
+    prepared = _prepared(fields, rows, connection)
+    if prepared is None:
+        return None
+    flat = [value for row in prepared for value in row]
+    return sql if repr(flat) == repr(params) else None
+
+
+def _prepared(fields: list[Any], rows: list[Any], connection: Any) -> list[list[Any]] | None:
+    """Each row's values, prepared as Django's compiler prepares them (each field's
+    ``pre_save``, then ``get_db_prep_save``); None when a value is an expression, which only
+    the compiler can write."""
+    prepared = []
     for row in rows:
+        values = []
         for field in fields:
             value = field.pre_save(row, True)
             if hasattr(value, "resolve_expression"):
                 return None
-            params.append(field.get_db_prep_save(value, connection=connection))
-    return params
+            values.append(field.get_db_prep_save(value, connection=connection))
+        prepared.append(values)
+    return prepared
 
 
 def _jsonable_key(value: Any) -> Any:
