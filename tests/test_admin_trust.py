@@ -44,6 +44,7 @@ from personalization.models import (
 )
 from personalization.models.measurement import Report
 from tests.conftest import BROWSER_UA
+from tests.rows import banner_shown
 
 pytestmark = pytest.mark.django_db
 
@@ -72,15 +73,7 @@ def figures(clock: Any) -> None:
             country_code="DE",
             in_control_group=control,
         )
-        Exposure.objects.create(
-            visitor=visitor,
-            placement="home-hero",
-            kind=Exposure.BANNER,
-            content="default" if control else "banner:1",
-            content_label="" if control else "Winter sale",
-            is_control=control,
-            created_at=SHOWN_AT,
-        )
+        banner_shown(visitor, control=control, at=SHOWN_AT)
         if n % 3 == 0:
             Conversion.objects.create(
                 visitor=visitor,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 import django
@@ -24,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import BROWSER_UA
+from tests.rows import purchase
 from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, sync_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -135,14 +135,8 @@ def shop(settings: Any) -> Any:
         )
         if n % 7 == 0 or (not control and n % 11 == 0):
             orders.append(
-                Conversion(
-                    visitor_id=vid,
-                    kind=Conversion.PURCHASE,
-                    goal="purchase",
-                    order_id=f"o-{vid}",
-                    revenue=Decimal("1234.50"),
-                    is_control=control,
-                    created_at=seen + dt.timedelta(minutes=20),
+                purchase(
+                    vid, control=control, at=seen + dt.timedelta(minutes=20), revenue="1234.50"
                 )
             )
     Visitor.objects.bulk_create(visitors)

@@ -17,6 +17,7 @@ from django.utils.html import escape
 from personalization.models import Conversion, Event, Exposure, Visitor
 from personalization.reports import charts, stats
 from personalization.reports.views import neutralize
+from tests.rows import purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -309,14 +310,11 @@ def groups(p_n: int, p_conv: int, c_n: int, c_conv: int) -> None:
             )
             if number < converted:
                 orders.append(
-                    Conversion(
-                        visitor_id=vid,
-                        kind=Conversion.PURCHASE,
-                        goal="purchase",
-                        order_id=f"o-{vid}",
-                        revenue=Decimal("10.00"),
-                        is_control=is_control,
-                        created_at=SHOWN_AT + dt.timedelta(hours=1),
+                    purchase(
+                        vid,
+                        control=is_control,
+                        at=SHOWN_AT + dt.timedelta(hours=1),
+                        revenue="10.00",
                     )
                 )
     Exposure.objects.bulk_create(exposures)

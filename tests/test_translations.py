@@ -21,9 +21,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import translation
 
-from personalization.models import Conversion, Exposure, Placement, Visitor
+from personalization.models import Conversion, Placement, Visitor
 from personalization.recommendations import precompute, serving, store
 from personalization.testutils import attach_visitor
+from tests.rows import banner_shown
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE_DIR = ROOT / "personalization" / "locale"
@@ -288,15 +289,7 @@ def measured_period():
         visitor = Visitor.objects.create(
             id=f"v{n}", first_seen=SHOWN_AT, last_seen=SHOWN_AT, in_control_group=control
         )
-        Exposure.objects.create(
-            visitor=visitor,
-            placement="home-hero",
-            kind=Exposure.BANNER,
-            content="default" if control else "banner:1",
-            content_label="" if control else "Winter sale",
-            is_control=control,
-            created_at=SHOWN_AT,
-        )
+        banner_shown(visitor, control=control, at=SHOWN_AT)
     Conversion.objects.create(
         visitor_id="v0",
         kind=Conversion.PURCHASE,
