@@ -7,7 +7,7 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -518,18 +518,25 @@ def instances(keys: Iterable[Any]) -> dict[str, models.Model]:
 _local_links: dict[str, dict[tuple[str, str], tuple[float, str | None, str | None]]] = {}
 
 
-def links(adapter: BaseProductAdapter, product: models.Model) -> tuple[str | None, str | None]:
-    """(url, image_url) of ``product`` as the adapter gives them, memoised in this process per
-    language and URLconf as long as a card is, and forgotten when the product is saved here."""
-    key = str(adapter.pk(product))
+def links(
+    adapter: BaseProductAdapter, products: Sequence[models.Model]
+) -> list[tuple[str | None, str | None]]:
+    """(url, image_url) of each of ``products`` as the adapter gives them, memoised in this
+    process per language and URLconf as long as a card is, and forgotten when the product is
+    saved here."""
     where = (translation.get_language() or "", str(get_urlconf() or ""))
     now = time.monotonic()
-    hit = _local_links.get(key, {}).get(where)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
-    url, image_url = adapter.url(product), adapter.image_url(product)
-    _, local_seconds = _card_seconds(resilience.cache().backend)
-    if len(_local_links) >= _LOCAL_INFO_MAX:
-        _local_links.clear()
-    _local_links.setdefault(key, {})[where] = (now + local_seconds, url, image_url)
-    return url, image_url
+    found: list[tuple[str | None, str | None]] = []
+    for product in products:
+        key = str(adapter.pk(product))
+        hit = _local_links.get(key, {}).get(where)
+        if hit is not None and hit[0] > now:
+            found.append((hit[1], hit[2]))
+            continue
+        url, image_url = adapter.url(product), adapter.image_url(product)
+        _, local_seconds = _card_seconds(resilience.cache().backend)
+        if len(_local_links) >= _LOCAL_INFO_MAX:
+            _local_links.clear()
+        _local_links.setdefault(key, {})[where] = (now + local_seconds, url, image_url)
+        found.append((url, image_url))
+    return found

@@ -160,6 +160,7 @@ def _placeholder(placement: str, product: Any, category: Any, limit: int, as_car
 
 def _render_recommendations(result: Any, request: Any, as_cards: bool = False) -> str:
     from ..products import get_adapter, links
+    from ..recommendations import markup
 
     adapter = get_adapter()
     if as_cards:
@@ -168,25 +169,25 @@ def _render_recommendations(result: Any, request: Any, as_cards: bool = False) -
             for card in result.products
         ]
     else:
-        items = []
-        for product in result.products:
-            url, image_url = links(adapter, product)
-            items.append(
-                {
-                    "product": product,
-                    "pk": adapter.pk(product),
-                    "name": adapter.name(product),
-                    "url": url,
-                    "price": adapter.price(product),
-                    "image_url": image_url,
-                }
+        items = [
+            {
+                "product": product,
+                "pk": adapter.pk(product),
+                "name": adapter.name(product),
+                "url": url,
+                "price": adapter.price(product),
+                "image_url": image_url,
+            }
+            for product, (url, image_url) in zip(
+                result.products, links(adapter, result.products), strict=True
             )
+        ]
     names = [
         f"personalization/recommendations_{result.placement}.html",
         *filter(None, [getattr(adapter, "recommendations_template", None)]),
         "personalization/recommendations.html",
     ]
-    return render_to_string(names, {"recommendations": result, "items": items}, request=request)
+    return markup.render(names, result, items, request)
 
 
 def _decimal(value: Any) -> Decimal | None:
