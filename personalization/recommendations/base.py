@@ -13,9 +13,9 @@ The same code serves the shop and runs the offline evaluation:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 VIEW = "view"
 CART = "cart"
@@ -23,6 +23,28 @@ PURCHASE = "purchase"
 KINDS = (VIEW, CART, PURCHASE)
 
 Ranked = list[tuple[str, float]]  # (product id, score), best first
+
+
+# A signal's parts: lists (or dicts) of (product, value), each with the weight its values are
+# multiplied by; the signal is their sum per product.
+Segment = tuple[Sequence[tuple[str, float]] | Mapping[str, float], float]
+
+
+# A signal: its parts, and whether the excluded products leave it before its best is taken.
+SignalParts = tuple[list[Segment], bool]
+
+
+class RankedList(list[tuple[str, float]]):
+    """A :data:`Ranked` list as the serving store holds it, with room for the arrays the
+    blend makes of it once (:mod:`.vectors`)."""
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, items: Iterable[tuple[str, float]] = ()) -> None:
+        super().__init__(items)
+        self.arrays: Any = None
+
+
 # A product bought more recently than this is in the order being placed or just placed: it is
 # not offered again, and what goes with it is.
 REBUY_AFTER = dt.timedelta(hours=1)
@@ -88,6 +110,21 @@ class Context:
             for product in self.purchased
             if product in self.purchased_at and self.now - self.purchased_at[product] < REBUY_AFTER
         ]
+
+
+def best_scored(scores: Mapping[str, float], limit: int) -> list[str]:
+    """The ``limit`` best-scored products (ties by id, for a stable order)."""
+    if limit <= 0:
+        return []
+    if len(scores) > 4 * limit:
+        # The limit-th best score (a sort in C beats a heap in Python here), then only the
+        # products that reach it are sorted with their ties.
+        threshold = sorted(scores.values(), reverse=True)[limit - 1]
+        top = [product for product, score in scores.items() if score >= threshold]
+    else:
+        top = list(scores)
+    top.sort(key=lambda product: (-scores[product], product))
+    return top[:limit]
 
 
 class ListStore(Protocol):

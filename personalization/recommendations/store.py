@@ -29,7 +29,7 @@ from django.utils import timezone
 from .. import resilience
 from ..conf import on_settings_change
 from ..versioning import SharedVersion
-from .base import Ranked
+from .base import Ranked, RankedList
 
 logger = logging.getLogger("personalization")
 
@@ -125,7 +125,7 @@ def _load(version: str, name: str, keys: list[str]) -> dict[str, Ranked]:
         logger.warning("personalization: cache unavailable for recommendations", exc_info=True)
         cached = {}
     for cache_key, value in cached.items():
-        result[by_cache_key[cache_key]] = [tuple(item) for item in value]
+        result[by_cache_key[cache_key]] = RankedList(tuple(item) for item in value)
     absent = [key for key in keys if key not in result]
     if absent:
         rows = dict(
@@ -136,8 +136,8 @@ def _load(version: str, name: str, keys: list[str]) -> dict[str, Ranked]:
         fresh = {}
         for key in absent:
             ranked = [(str(item[0]), float(item[1])) for item in rows.get(key, [])]
-            result[key] = ranked
-            fresh[_cache_key(version, name, key)] = ranked
+            result[key] = RankedList(ranked)
+            fresh[_cache_key(version, name, key)] = ranked  # a plain list in the cache
         try:
             cache.set_many(fresh, CACHE_SECONDS)
         except Exception:

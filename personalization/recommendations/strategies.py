@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .base import MAX_SESSION, Context, ListStore, Ranked, Strategy
+from . import vectors
+from .base import (
+    MAX_SESSION,
+    Context,
+    ListStore,
+    Ranked,
+    Segment,
+    SignalParts,
+    Strategy,
+    best_scored,
+)
 
 # How much of a visitor's history item-to-item strategies start from, most recent first.
 MAX_SEEDS = 20
@@ -57,26 +67,43 @@ def _first(ranked: Iterable[str], blocked: set[str], limit: int) -> list[str]:
     return chosen
 
 
-def _best(scores: Mapping[str, float], limit: int) -> list[str]:
-    """The ``limit`` best-scored products (ties by id, for a stable order)."""
-    if limit <= 0:
-        return []
-    if len(scores) > 4 * limit:
-        # The limit-th best score (a sort in C beats a heap in Python here), then only the
-        # products that reach it are sorted with their ties.
-        threshold = sorted(scores.values(), reverse=True)[limit - 1]
-        top = [product for product, score in scores.items() if score >= threshold]
-    else:
-        top = list(scores)
-    top.sort(key=lambda product: (-scores[product], product))
-    return top[:limit]
-
-
 def _seed_weights(seeds: Iterable[str], decay: float) -> dict[str, float]:
     """``1 / (1 + position) ** decay`` per distinct seed: earlier seeds count more."""
     return {
         seed: 1.0 / (1.0 + position) ** decay for position, seed in enumerate(dict.fromkeys(seeds))
     }
+
+
+def _neighbour_parts(
+    lists: Iterable[Mapping[str, Ranked]],
+    weights: Mapping[str, float],
+    *,
+    each_on_its_own_scale: bool = False,
+) -> list[Segment]:
+    """The seeds' item-to-item ``lists``, each weighing its seed's weight (divided by the
+    list's best score with ``each_on_its_own_scale``)."""
+    parts: list[Segment] = []
+    for by_seed in lists:
+        for seed, ranked in by_seed.items():
+            weight = weights[seed]
+            if each_on_its_own_scale:
+                top = ranked[0][1] if ranked else 0.0
+                if top <= 0:
+                    continue
+                weight /= top
+            parts.append((ranked, weight))
+    return parts
+
+
+def _summed(parts: Iterable[Segment]) -> dict[str, float]:
+    """Each product's sum of ``weight * value`` over ``parts``, in their order."""
+    scores: dict[str, float] = {}
+    get = scores.get
+    for items, weight in parts:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        for product, value in pairs:
+            scores[product] = get(product, 0.0) + weight * value
+    return scores
 
 
 def _neighbours(
@@ -88,19 +115,8 @@ def _neighbours(
 ) -> dict[str, float]:
     """Products in the seeds' item-to-item ``lists``: the sum of their scores times the
     seeds' weights (each list first divided by its best score with
-    ``each_on_its_own_scale``)."""
-    scores: dict[str, float] = {}
-    get = scores.get
-    for by_seed in lists:
-        for seed, ranked in by_seed.items():
-            weight = weights[seed]
-            if each_on_its_own_scale:
-                top = ranked[0][1] if ranked else 0.0
-                if top <= 0:
-                    continue
-                weight /= top
-            for product, similarity in ranked:
-                scores[product] = get(product, 0.0) + weight * similarity
+    ``each_on_its_own_scale``), without ``blocked``."""
+    scores = _summed(_neighbour_parts(lists, weights, each_on_its_own_scale=each_on_its_own_scale))
     for product in blocked:  # fewer than the items: cheaper once here than per item
         scores.pop(product, None)
     return scores
@@ -143,7 +159,7 @@ class _ItemToItem(Strategy):
         seeds = [context.product] if context.product else self.seeds(context)[:MAX_SEEDS]
         weights = _seed_weights(seeds, 1.0)
         lists = (store.get_many(name, weights) for name in self.lists)
-        return _best(_neighbours(lists, weights, context.excluded()), limit)
+        return best_scored(_neighbours(lists, weights, context.excluded()), limit)
 
 
 class ViewedTogether(_ItemToItem):
@@ -207,7 +223,7 @@ class BuyAgain(Strategy):
     recency_decay = 0.5
 
     def recommend(self, context: Context, store: ListStore, limit: int) -> list[str]:
-        return _best(_buy_again_scores(context, store, self.recency_decay), limit)
+        return best_scored(_buy_again_scores(context, store, self.recency_decay), limit)
 
 
 class Bestsellers(_OneList):
@@ -319,61 +335,73 @@ class Blend(Strategy):
         self, context: Context, store: ListStore, wanted: set[str], blocked: set[str]
     ) -> dict[str, Mapping[str, float]]:
         """Each wanted signal's scores as found (not scaled; may hold ``blocked``)."""
-        found: dict[str, Mapping[str, float]] = {}
+        return _raw_from_parts(self._signal_parts(context, store, wanted), blocked)
+
+    def _signal_parts(
+        self, context: Context, store: ListStore, wanted: set[str]
+    ) -> dict[str, SignalParts]:
+        """Each wanted signal as the parts it sums (:data:`Segment`), and whether it leaves
+        the excluded products out before its best score is taken."""
+        found: dict[str, SignalParts] = {}
         if "buy_again" in wanted:
-            found["buy_again"] = _buy_again_scores(context, store, self.buy_again_decay)
+            buy_again = _buy_again_scores(context, store, self.buy_again_decay)
+            found["buy_again"] = ([(buy_again, 1.0)], False)
         if "viewed" in wanted:
-            found["viewed"] = _seed_weights(context.viewed[:MAX_SEEDS], 1.0)
+            found["viewed"] = ([(_seed_weights(context.viewed[:MAX_SEEDS], 1.0), 1.0)], False)
         current = [context.product] if context.product else []
         if wanted & {"item_model", "neighbours"}:
             history = [*current, *context.cart, *_interleave(context.viewed, context.purchased)]
             weights = _seed_weights(history[: self.seeds], self.seed_decay)
             modelled = store.get_many("item_model", weights)
-            found["item_model"] = _neighbours([modelled], weights, blocked)
+            found["item_model"] = (_neighbour_parts([modelled], weights), True)
             others = [seed for seed in weights if seed not in modelled]
             co_occurring = (store.get_many(name, others) for name in CO_OCCURRENCE_LISTS)
-            found["neighbours"] = _neighbours(co_occurring, weights, blocked)
+            found["neighbours"] = (_neighbour_parts(co_occurring, weights), True)
         if "intent" in wanted:
             intent = _seed_weights([*current, *context.cart, *context.just_bought()], 1.0)
             around = (store.get_many(name, intent) for name in CO_OCCURRENCE_LISTS)
-            found["intent"] = _neighbours(around, intent, blocked)
+            found["intent"] = (_neighbour_parts(around, intent), True)
         if "category" in wanted:
-            found["category"] = _category_scores(context, store)
+            found["category"] = (_category_parts(context, store), False)
         if "country" in wanted and context.country:
-            found["country"] = dict(store.get("popular_country", context.country))
+            found["country"] = ([(store.get("popular_country", context.country), 1.0)], False)
         if "recent" in wanted:
-            found["recent"] = dict(store.get("popular_recent"))
+            found["recent"] = ([(store.get("popular_recent"), 1.0)], False)
         if "trending" in wanted:
-            found["trending"] = dict(store.get("trending"))
+            found["trending"] = ([(store.get("trending"), 1.0)], False)
         if "campaign" in wanted and context.campaign:
-            found["campaign"] = dict(store.get("popular_campaign", context.campaign[:100]))
+            campaign = store.get("popular_campaign", context.campaign[:100])
+            found["campaign"] = ([(campaign, 1.0)], False)
         if context.session:
-            found.update(self._session_signals(context, store, wanted, blocked))
+            found.update(self._session_parts(context, store, wanted))
         return found
 
-    def _session_signals(
-        self, context: Context, store: ListStore, wanted: set[str], blocked: set[str]
-    ) -> dict[str, Mapping[str, float]]:
+    def _session_parts(
+        self, context: Context, store: ListStore, wanted: set[str]
+    ) -> dict[str, SignalParts]:
         session = context.session[:MAX_SESSION]
-        found: dict[str, Mapping[str, float]] = {}
+        found: dict[str, SignalParts] = {}
         if "session_views" in wanted:
             views: dict[str, float] = {}
             for position, product in enumerate(session):
                 views[product] = views.get(product, 0.0) + 1.0 / (1.0 + position) ** (
                     self.session_decay
                 )
-            found["session_views"] = views
+            found["session_views"] = ([(views, 1.0)], False)
         seeds = list(dict.fromkeys(session))[: self.session_seeds]
         if "session_next" in wanted:
             steep = _seed_weights(seeds, 2.0 * self.session_decay)
-            found["session_next"] = _neighbours(
-                [store.get_many("session_next", steep)], steep, blocked, each_on_its_own_scale=True
+            lists = [store.get_many("session_next", steep)]
+            found["session_next"] = (
+                _neighbour_parts(lists, steep, each_on_its_own_scale=True),
+                True,
             )
         if "session_similar" in wanted:
             weights = _seed_weights(seeds, self.session_decay)
-            lists = (store.get_many(name, weights) for name in CO_OCCURRENCE_LISTS)
-            found["session_similar"] = _neighbours(
-                lists, weights, blocked, each_on_its_own_scale=True
+            around = (store.get_many(name, weights) for name in CO_OCCURRENCE_LISTS)
+            found["session_similar"] = (
+                _neighbour_parts(around, weights, each_on_its_own_scale=True),
+                True,
             )
         return found
 
@@ -381,23 +409,59 @@ class Blend(Strategy):
         weights = self.weights(context, store)
         used = {name for name, weight in weights.items() if weight > 0}
         blocked = context.excluded()
-        scores: dict[str, float] = {}
-        get = scores.get
-        for name, signal in self._raw_signals(context, store, used, blocked).items():
-            top = max(signal.values(), default=0.0)
-            if top <= 0:
-                continue
-            factor = weights[name] / top
-            if not scores:  # the first signal: the same sums, built at once
-                scores = {product: factor * value for product, value in signal.items()}
-                get = scores.get
-                continue
-            for product, value in signal.items():
-                scores[product] = get(product, 0.0) + factor * value
-        for product in blocked:  # fewer than the candidates: cheaper once here than per item
-            scores.pop(product, None)
-        _boost_new(scores, store)
-        return _best(scores, limit)
+        if type(self)._raw_signals is not Blend._raw_signals:  # a subclass's own signals
+            return _blended(self._raw_signals(context, store, used, blocked), weights, blocked,
+                            store, limit)  # fmt: skip
+        parts = self._signal_parts(context, store, used)
+        ranked = vectors.blended(
+            parts, weights, blocked, limit, store.get("new_products"), _new_product_share()
+        )
+        if ranked is not None:
+            return ranked
+        return _blended(_raw_from_parts(parts, blocked), weights, blocked, store, limit)
+
+
+def _raw_from_parts(
+    parts: Mapping[str, SignalParts], blocked: set[str]
+) -> dict[str, Mapping[str, float]]:
+    """Each signal's sums (:func:`_summed`), the excluded products left out where it says."""
+    found: dict[str, Mapping[str, float]] = {}
+    for name, (segments, drops_blocked) in parts.items():
+        scores = _summed(segments)
+        if drops_blocked:
+            for product in blocked:
+                scores.pop(product, None)
+        found[name] = scores
+    return found
+
+
+def _blended(
+    raw: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float],
+    blocked: set[str],
+    store: ListStore,
+    limit: int,
+) -> list[str]:
+    """The blend's ranking of its signals ``raw``, in Python: each signal divided by its best
+    score and weighed, summed in the signals' order; then the new products' boost. The
+    reference for :func:`.vectors.blended`, which gives the same floats."""
+    scores: dict[str, float] = {}
+    get = scores.get
+    for name, signal in raw.items():
+        top = max(signal.values(), default=0.0)
+        if top <= 0:
+            continue
+        factor = weights[name] / top
+        if not scores:  # the first signal: the same sums, built at once
+            scores = {product: factor * value for product, value in signal.items()}
+            get = scores.get
+            continue
+        for product, value in signal.items():
+            scores[product] = get(product, 0.0) + factor * value
+    for product in blocked:  # fewer than the candidates: cheaper once here than per item
+        scores.pop(product, None)
+    _boost_new(scores, store)
+    return best_scored(scores, limit)
 
 
 # The blend's signals, and its two weight sets (keys of the ``blend_weights`` lists).
@@ -428,18 +492,25 @@ def _scaled(signal: Mapping[str, float], blocked: set[str]) -> dict[str, float]:
     return {product: value / top for product, value in signal.items() if product not in blocked}
 
 
+def _new_product_share() -> float | None:
+    """``RECOMMENDATION_NEW_PRODUCT_BOOST`` at most 1; None when it is not a number."""
+    from ..conf import app_settings
+
+    try:
+        return min(float(app_settings.RECOMMENDATION_NEW_PRODUCT_BOOST), 1.0)
+    except (TypeError, ValueError):
+        return None
+
+
 def _boost_new(scores: dict[str, float], store: ListStore) -> None:
     """Raise the new products among ``scores`` by up to ``RECOMMENDATION_NEW_PRODUCT_BOOST``
     (at most 1) times the best score, in proportion to their newness."""
-    from ..conf import app_settings
-
     if not scores:
         return
-    try:
-        share = float(app_settings.RECOMMENDATION_NEW_PRODUCT_BOOST)
-    except (TypeError, ValueError):
+    share = _new_product_share()
+    if share is None:
         return
-    boost = min(share, 1.0) * max(scores.values())
+    boost = share * max(scores.values())
     if not boost > 0:
         return
     for product, newness in store.get("new_products"):
@@ -455,18 +526,18 @@ def _interleave(first: Sequence[str], second: Sequence[str]) -> list[str]:
     return merged
 
 
-def _category_scores(context: Context, store: ListStore) -> dict[str, float]:
-    """Popular products of the visitor's categories, the strongest interest weighing most."""
+def _category_parts(context: Context, store: ListStore) -> list[Segment]:
+    """Popular products of the visitor's categories, each list divided by its best score and
+    by ``1 + its position``: the strongest interest weighs most."""
     interests = context.categories[:MAX_CATEGORIES]
     lists = store.get_many("popular_category", interests)
-    scores: dict[str, float] = {}
+    parts: list[Segment] = []
     for position, category in enumerate(interests):
         ranked = lists.get(category, [])
         top = ranked[0][1] if ranked else 0.0
-        for product, value in ranked:
-            if top > 0:
-                scores[product] = scores.get(product, 0.0) + value / top / (1.0 + position)
-    return scores
+        if top > 0:
+            parts.append((ranked, 1.0 / top / (1.0 + position)))
+    return parts
 
 
 BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
