@@ -344,6 +344,50 @@ def test_the_api_returns_recommendations_and_logs_an_exposure(client, catalogue)
     assert Exposure.objects.filter(pk=body["exposure"], kind="recommendation").exists()
 
 
+class CountingAuthentication:
+    """A shop's own DRF authentication, counting when it runs."""
+
+    calls = 0
+
+    def authenticate(self, request):
+        CountingAuthentication.calls += 1
+        return None
+
+    def authenticate_header(self, request):
+        return "Counting"
+
+
+class UserReadingThrottle:
+    """A shop's throttle that reads request.user, as DRF's UserRateThrottle does."""
+
+    def allow_request(self, request, view):
+        return request.user is not None
+
+    def wait(self):
+        return None
+
+
+@pytest.mark.parametrize("throttled", [False, True])
+def test_the_api_authenticates_a_read_only_when_something_asks_who(
+    client, catalogue, monkeypatch, throttled
+):
+    """The visitor is answered, not the account: DRF's authentication of a GET waits until
+    a throttle (or anything) reads request.user. Writes authenticate first (the signup's
+    CSRF check is tested with it)."""
+    from personalization.api.recommendations import RecommendationsView
+
+    # What a shop's DEFAULT_AUTHENTICATION_CLASSES and DEFAULT_THROTTLE_CLASSES give the view.
+    monkeypatch.setattr(RecommendationsView, "authentication_classes", [CountingAuthentication])
+    throttles = [UserReadingThrottle] if throttled else []
+    monkeypatch.setattr(RecommendationsView, "throttle_classes", throttles)
+    CountingAuthentication.calls = 0
+    client.get("/")
+    query = {"placement": "product-related", "product": catalogue["a"].pk, "limit": 3}
+    response = client.get("/personalization/api/recommendations/", query)
+    assert response.status_code == 200 and len(response.json()["items"]) == 3
+    assert CountingAuthentication.calls == (1 if throttled else 0)
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [

@@ -8,7 +8,7 @@ from typing import Any
 
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -67,6 +67,14 @@ class VisitorAPIView(BaseAPIView):
 
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer]
+
+    def perform_authentication(self, request: Request) -> None:
+        """A read authenticates only when something asks for ``request.user`` (a throttle,
+        say): these views answer the visitor, not the account, and a product page calls
+        them on every view. A write authenticates first, as DRF does (with the session,
+        that is what checks its CSRF token)."""
+        if request.method not in SAFE_METHODS:
+            super().perform_authentication(request)
 
     @staticmethod
     def visitor(request: Request) -> VisitorProfile:
