@@ -109,11 +109,12 @@ def blended(
     values_of: list[np.ndarray] = []
     weight_of: list[float] = []
     row_of: list[int] = []
+    drops_of: list[bool] = []
     names = list(parts)
-    dropping = np.array([parts[name][1] for name in names], dtype=bool)
     try:
         for row, name in enumerate(names):
-            for items, weight in parts[name][0]:
+            segments, drops = parts[name]
+            for items, weight in segments:
                 held = getattr(items, "arrays", None)
                 if held is not None and held[0] is table:
                     codes_of.append(held[1])
@@ -126,6 +127,7 @@ def blended(
                     values_of.append(values)
                 weight_of.append(weight)
                 row_of.append(row)
+                drops_of.append(drops)
     except (TypeError, ValueError):  # a product id that is not a string, a value not a number
         return None
     if not codes_of:
@@ -133,56 +135,59 @@ def blended(
     rows = len(names)
     lengths = np.fromiter(map(len, codes_of), dtype=np.int64, count=len(codes_of))
     codes = np.concatenate(codes_of)
-    values = np.concatenate(values_of) * np.repeat(np.array(weight_of, dtype=np.float64), lengths)
+    values = np.concatenate(values_of) * np.repeat(np.array(weight_of), lengths)
     # Each distinct product's column: one of its entries stands for it (no sort needed).
     entries = np.arange(len(codes))
     slot = _scratch(len(table.keys))
     slot[codes] = entries
     stand_in = slot[codes]
     standing = stand_in == entries
-    column = np.cumsum(standing) - 1
     candidates = codes[standing]
     width = len(candidates)
-    cell = np.repeat(np.array(row_of, dtype=np.int64), lengths) * width + column[stand_in]
-    sums = np.bincount(cell, weights=values, minlength=rows * width).reshape(rows, width)
-    present = np.bincount(cell, minlength=rows * width).reshape(rows, width) > 0
+    column = (np.cumsum(standing) - 1)[stand_in]
+    cell = np.repeat(np.array(row_of) * width, lengths) + column
+    counted = np.ones(len(codes))  # an entry's weight in telling which products a row has
     excluded = np.zeros(width, dtype=bool)
     blocked_codes = [code for code in map(table.codes.get, blocked) if code is not None]
     if blocked_codes:
-        wanted = np.array(blocked_codes, dtype=np.int64)
+        wanted = np.array(blocked_codes)
         at = slot[wanted]
-        found = (at < len(codes)) & (at >= 0)
-        found[found] = codes[at[found]] == wanted[found]  # the slot may be another request's
-        excluded[column[at[found]]] = True
-        if excluded.any() and dropping.any():
-            present[dropping] &= ~excluded
-            sums[dropping] *= present[dropping]
-    tops = np.where(present, sums, -np.inf).max(axis=1)
-    factors = np.zeros(rows)
-    for row, name in enumerate(names):
-        top = float(tops[row])
+        known = (at >= 0) & (at < len(codes))
+        known[known] = codes[at[known]] == wanted[known]  # the slot may hold another's entry
+        excluded[column[at[known]]] = True
+        # A signal that leaves the excluded out does so before its best score is taken.
+        dropped = excluded[column] & np.repeat(np.array(drops_of), lengths)
+        values[dropped] = 0.0
+        counted[dropped] = 0.0
+    sums = np.bincount(cell, weights=values, minlength=rows * width).reshape(rows, width)
+    present = np.bincount(cell, weights=counted, minlength=rows * width).reshape(rows, width) > 0
+    # The best of each row over its products: those it lacks count 0, which changes no
+    # decision (a best at or below 0 leaves the signal out either way) and no best above 0.
+    used: list[int] = []
+    factors: list[float] = []
+    for row, top in enumerate(sums.max(axis=1).tolist()):
         if top > 0:  # a signal with no positive score is left out, as in Python
-            factors[row] = weights[name] / top
-    counted = tops > 0
-    if not counted.any():
+            used.append(row)
+            factors.append(weights[names[row]] / top)
+    if not used:
         return []
     # Row after row, as the Python loop adds signal after signal (a sum along the first axis
     # of a C-ordered array goes row by row: the same additions, the same floats).
-    scores = np.add.reduce(factors[counted, None] * sums[counted], axis=0)
-    scored = present[counted].any(axis=0) & ~excluded
-    if not scored.any():
+    scores = np.add.reduce(np.array(factors)[:, None] * sums[used], axis=0)
+    scored = present[used].any(axis=0) & ~excluded
+    kept = np.flatnonzero(scored)
+    if not len(kept):
         return []
     if share is not None and new_products:
-        boost = share * float(scores[scored].max())
+        boost = share * float(scores[kept].max())
         if boost > 0:
             new_codes, newness = table.arrays(new_products)
             at = slot[new_codes]
-            hit = (at >= 0) & (at < len(codes))
-            hit[hit] = codes[at[hit]] == new_codes[hit]
-            places = column[at[hit]]
+            known = (at >= 0) & (at < len(codes))
+            known[known] = codes[at[known]] == new_codes[known]  # the slot may be stale
+            places = column[at[known]]
             keep = scored[places]
-            np.add.at(scores, places[keep], boost * newness[hit][keep])
-    kept = np.flatnonzero(scored)
+            np.add.at(scores, places[keep], boost * newness[known][keep])
     if len(kept) > 4 * limit:  # as best_scored: the limit-th best score, then all that reach it
         threshold = np.partition(scores[kept], len(kept) - limit)[len(kept) - limit]
         kept = kept[scores[kept] >= threshold]
