@@ -7,6 +7,7 @@ signals a placement can choose, with ``bestsellers`` as the non-personalized def
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
 from . import vectors
@@ -69,9 +70,17 @@ def _first(ranked: Iterable[str], blocked: set[str], limit: int) -> list[str]:
 
 def _seed_weights(seeds: Iterable[str], decay: float) -> dict[str, float]:
     """``1 / (1 + position) ** decay`` per distinct seed: earlier seeds count more."""
-    return {
-        seed: 1.0 / (1.0 + position) ** decay for position, seed in enumerate(dict.fromkeys(seeds))
-    }
+    distinct = dict.fromkeys(seeds)
+    known = _decays.get(decay)
+    if known is None or len(known) < len(distinct):
+        known = [1.0 / (1.0 + position) ** decay for position in range(max(len(distinct), 128))]
+        if len(_decays) < 64:  # a few decays are in use: the blend's and the strategies'
+            _decays[decay] = known
+    return dict(zip(distinct, known, strict=False))
+
+
+# Per decay, the weights of the first positions, worked out once.
+_decays: dict[float, list[float]] = {}
 
 
 def _neighbour_parts(
@@ -519,11 +528,10 @@ def _boost_new(scores: dict[str, float], store: ListStore) -> None:
 
 
 def _interleave(first: Sequence[str], second: Sequence[str]) -> list[str]:
-    """``first[0], second[0], first[1], second[1], …``."""
-    merged: list[str] = []
-    for index in range(max(len(first), len(second))):
-        merged.extend(sequence[index] for sequence in (first, second) if index < len(sequence))
-    return merged
+    """``first[0], second[0], first[1], second[1], …``, then the rest of the longer."""
+    both = min(len(first), len(second))
+    pairs = zip(first[:both], second[:both], strict=True)
+    return [*itertools.chain.from_iterable(pairs), *first[both:], *second[both:]]
 
 
 def _category_parts(context: Context, store: ListStore) -> list[Segment]:
