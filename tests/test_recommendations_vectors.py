@@ -76,23 +76,29 @@ def vectorised(blend, context, store, weights, limit):
     return vectors.blended(parts, weights, blocked, limit, store.get("new_products"), share)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_the_same_ranking_as_the_python_reference(seed):
-    rng = random.Random(seed)
-    products = [f"p{n}" for n in range(60)]
+def check_against_the_reference(rng, products, contexts, limits):
+    """``contexts`` random visitors of a random store: the same ranking as the reference,
+    with the default weights and with learned ones, through the blend and directly."""
     store = random_store(rng, products)
     blend = strategies.Blend()
-    for _ in range(150):
+    for _ in range(contexts):
         context = random_context(rng, products)
         weights = blend.weights(context, store)
-        if rng.random() < 0.5:  # learned weights: some signals off, some small
-            weights = {name: rng.choice([0.0, 0.01, rng.random(), 2.0]) for name in weights}
-        for limit in (1, 4, 1000):  # 1000: every candidate, so every score's order counts
-            expected = reference(blend, context, store, weights, limit)
-            assert vectorised(blend, context, store, weights, limit) == expected
+        learned = {name: rng.choice([0.0, 0.01, rng.random(), 2.0]) for name in weights}
+        for limit in limits:
             assert blend.recommend(context, store, limit) == reference(
-                blend, context, store, blend.weights(context, store), limit
+                blend, context, store, weights, limit
             )
+            assert vectorised(blend, context, store, learned, limit) == reference(
+                blend, context, store, learned, limit
+            )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_same_ranking_as_the_python_reference(seed):
+    # A limit of 1000 takes every candidate, so the order of every score counts.
+    check_against_the_reference(random.Random(seed), [f"p{n}" for n in range(60)], 150,
+                                (1, 4, 1000))  # fmt: skip
 
 
 def test_nothing_to_rank():
@@ -125,16 +131,7 @@ def test_a_served_list_is_turned_into_arrays_once(settings):
 def test_codes_start_afresh_when_full_and_stay_right(monkeypatch):
     monkeypatch.setattr(vectors, "MAX_PRODUCTS", 5)
     vectors.forget()
-    rng = random.Random(9)
-    products = [f"p{n}" for n in range(40)]
-    store = random_store(rng, products)
-    blend = strategies.Blend()
-    for _ in range(40):
-        context = random_context(rng, products)
-        weights = blend.weights(context, store)
-        assert vectorised(blend, context, store, weights, 8) == reference(
-            blend, context, store, weights, 8
-        )
+    check_against_the_reference(random.Random(9), [f"p{n}" for n in range(40)], 40, (8,))
 
 
 @pytest.mark.django_db
