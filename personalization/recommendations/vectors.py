@@ -109,12 +109,10 @@ def blended(
     values_of: list[np.ndarray] = []
     weight_of: list[float] = []
     row_of: list[int] = []
-    drops_of: list[bool] = []
     names = list(parts)
     try:
         for row, name in enumerate(names):
-            segments, drops = parts[name]
-            for items, weight in segments:
+            for items, weight in parts[name][0]:
                 held = getattr(items, "arrays", None)
                 if held is not None and held[0] is table:
                     codes_of.append(held[1])
@@ -127,7 +125,6 @@ def blended(
                     values_of.append(values)
                 weight_of.append(weight)
                 row_of.append(row)
-                drops_of.append(drops)
     except (TypeError, ValueError):  # a product id that is not a string, a value not a number
         return None
     if not codes_of:
@@ -136,45 +133,41 @@ def blended(
     lengths = np.fromiter(map(len, codes_of), dtype=np.int64, count=len(codes_of))
     codes = np.concatenate(codes_of)
     values = np.concatenate(values_of) * np.repeat(np.array(weight_of), lengths)
-    # Each distinct product's column: one of its entries stands for it (no sort needed).
+    # The distinct products, each given a column: one entry of each stands for it (no sort
+    # needed), then each product's slot holds its column.
     entries = np.arange(len(codes))
     slot = _scratch(len(table.keys))
     slot[codes] = entries
-    stand_in = slot[codes]
-    standing = stand_in == entries
-    candidates = codes[standing]
+    candidates = codes[slot[codes] == entries]
     width = len(candidates)
-    column = (np.cumsum(standing) - 1)[stand_in]
+    slot[candidates] = np.arange(width)
+    column = slot[codes]
     cell = np.repeat(np.array(row_of) * width, lengths) + column
-    counted = np.ones(len(codes))  # an entry's weight in telling which products a row has
-    excluded = np.zeros(width, dtype=bool)
-    blocked_codes = [code for code in map(table.codes.get, blocked) if code is not None]
-    if blocked_codes:
-        wanted = np.array(blocked_codes)
-        at = slot[wanted]
-        known = (at >= 0) & (at < len(codes))
-        known[known] = codes[at[known]] == wanted[known]  # the slot may hold another's entry
-        excluded[column[at[known]]] = True
-        # A signal that leaves the excluded out does so before its best score is taken.
-        dropped = excluded[column] & np.repeat(np.array(drops_of), lengths)
-        values[dropped] = 0.0
-        counted[dropped] = 0.0
     sums = np.bincount(cell, weights=values, minlength=rows * width).reshape(rows, width)
-    present = np.bincount(cell, weights=counted, minlength=rows * width).reshape(rows, width) > 0
+    present = np.bincount(cell, minlength=rows * width).reshape(rows, width) > 0
+    excluded = _columns(slot, candidates, [table.codes.get(product) for product in blocked])
+    if len(excluded):
+        # A signal that leaves the excluded out does so before its best score is taken.
+        dropping = np.array([row for row, name in enumerate(names) if parts[name][1]], dtype=int)
+        if len(dropping):
+            sums[np.ix_(dropping, excluded)] = 0.0
+            present[np.ix_(dropping, excluded)] = False
     # The best of each row over its products: those it lacks count 0, which changes no
     # decision (a best at or below 0 leaves the signal out either way) and no best above 0.
-    used: list[int] = []
-    factors: list[float] = []
+    factors = [0.0] * rows
+    used = []
     for row, top in enumerate(sums.max(axis=1).tolist()):
         if top > 0:  # a signal with no positive score is left out, as in Python
+            factors[row] = weights[names[row]] / top
             used.append(row)
-            factors.append(weights[names[row]] / top)
     if not used:
         return []
     # Row after row, as the Python loop adds signal after signal (a sum along the first axis
-    # of a C-ordered array goes row by row: the same additions, the same floats).
-    scores = np.add.reduce(np.array(factors)[:, None] * sums[used], axis=0)
-    scored = present[used].any(axis=0) & ~excluded
+    # of a C-ordered array goes row by row: the same additions, the same floats; a row left
+    # out adds 0.0, which changes no sum).
+    scores = np.add.reduce(np.array(factors)[:, None] * sums, axis=0)
+    scored = np.asarray(present[used].any(axis=0))
+    scored[excluded] = False
     kept = np.flatnonzero(scored)
     if not len(kept):
         return []
@@ -183,9 +176,9 @@ def blended(
         if boost > 0:
             new_codes, newness = table.arrays(new_products)
             at = slot[new_codes]
-            known = (at >= 0) & (at < len(codes))
-            known[known] = codes[at[known]] == new_codes[known]  # the slot may be stale
-            places = column[at[known]]
+            known = (at >= 0) & (at < width)
+            known[known] = candidates[at[known]] == new_codes[known]  # the slot may be stale
+            places = at[known]
             keep = scored[places]
             np.add.at(scores, places[keep], boost * newness[known][keep])
     if len(kept) > 4 * limit:  # as best_scored: the limit-th best score, then all that reach it
@@ -198,6 +191,18 @@ def blended(
         limit,
     )  # fmt: skip
     return best
+
+
+def _columns(slot: np.ndarray, candidates: np.ndarray, codes: list[int | None]) -> np.ndarray:
+    """The columns of those of ``codes`` that are among ``candidates`` (``slot`` holding
+    each candidate's column, and stale values for other codes)."""
+    wanted = np.array([code for code in codes if code is not None], dtype=np.int64)
+    if not len(wanted):
+        return wanted
+    at = slot[wanted]
+    known = (at >= 0) & (at < len(candidates))
+    known[known] = candidates[at[known]] == wanted[known]
+    return at[known]
 
 
 _local = threading.local()
