@@ -3,10 +3,11 @@
 in a fraction of the time a page spends on them.
 
 Products get integer codes, and each list read from the store is turned once into an array
-of codes and one of values (kept while the store holds the same list object). A request then
-concatenates its parts, finds its candidates with one ``numpy.unique``, sums every signal
-with one ``numpy.bincount`` (which adds in input order, as the Python loops do), scales and
-weighs the signals in their order, and ranks the few best in Python (ties by product id).
+of codes and one of values (kept with the list object). A request then concatenates its
+parts, gives each distinct product a column through a scratch array indexed by code (no
+sort), sums every signal with one ``numpy.bincount`` (which adds in input order, as the
+Python loops do), scales and weighs the signals in their order, and ranks the few best in
+Python (ties by product id).
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def blended(
         return None
     if not codes_of:
         return []
+    # Every code this request reads is given before the scratch array is sized for them.
+    excluded_codes = [table.codes.get(product) for product in blocked]
+    new_codes, newness = table.arrays(new_products) if new_products else (None, None)
     rows = len(names)
     lengths = np.fromiter(map(len, codes_of), dtype=np.int64, count=len(codes_of))
     codes = np.concatenate(codes_of)
@@ -145,7 +149,7 @@ def blended(
     cell = np.repeat(np.array(row_of) * width, lengths) + column
     sums = np.bincount(cell, weights=values, minlength=rows * width).reshape(rows, width)
     present = np.bincount(cell, minlength=rows * width).reshape(rows, width) > 0
-    excluded = _columns(slot, candidates, [table.codes.get(product) for product in blocked])
+    excluded = _columns(slot, candidates, excluded_codes)
     if len(excluded):
         # A signal that leaves the excluded out does so before its best score is taken.
         dropping = np.array([row for row, name in enumerate(names) if parts[name][1]], dtype=int)
@@ -171,10 +175,9 @@ def blended(
     kept = np.flatnonzero(scored)
     if not len(kept):
         return []
-    if share is not None and new_products:
+    if share is not None and new_codes is not None and newness is not None:
         boost = share * float(scores[kept].max())
         if boost > 0:
-            new_codes, newness = table.arrays(new_products)
             at = slot[new_codes]
             known = (at >= 0) & (at < width)
             known[known] = candidates[at[known]] == new_codes[known]  # the slot may be stale
