@@ -8,7 +8,6 @@ import csv
 import datetime as dt
 import io
 import re
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from personalization.models import Exposure
+from tests.rows import banner, purchase
 from tests.test_browser import ARTIFACTS, page, retrying  # noqa: F401  (the page fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -35,28 +35,10 @@ def shop_month() -> None:
         for n in range(visitors):
             vid = f"{'c' if group else 'p'}{n}"
             at = now - dt.timedelta(days=n % 20, hours=1)
-            exposures.append(
-                Exposure(
-                    visitor_id=vid,
-                    placement="home-hero",
-                    kind=Exposure.BANNER,
-                    content="default" if group else "banner:1",
-                    content_label="" if group else "Winter <b>sale</b>",
-                    is_control=group,
-                    created_at=at,
-                )
-            )
+            exposures.append(banner(vid, control=group, at=at, label="Winter <b>sale</b>"))
             if n < buyers:
                 orders.append(
-                    Conversion(
-                        visitor_id=vid,
-                        kind=Conversion.PURCHASE,
-                        goal="purchase",
-                        order_id=f"o-{vid}",
-                        revenue=Decimal(price),
-                        is_control=group,
-                        created_at=at + dt.timedelta(minutes=30),
-                    )
+                    purchase(vid, control=group, at=at + dt.timedelta(minutes=30), revenue=price)
                 )
     Exposure.objects.bulk_create(exposures)
     Conversion.objects.bulk_create(orders)

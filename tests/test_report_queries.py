@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,6 +15,7 @@ from personalization.models import Conversion, Event, Exposure, Visitor
 from personalization.reports import rollups, stats
 from personalization.reports.period import parse_period
 from personalization.reports.queries import build_report
+from tests.rows import purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -40,14 +40,8 @@ def control(visitor_id: str, at: dt.datetime, **fields) -> Exposure:
 
 
 def order(visitor_id: str, at: dt.datetime, revenue: str = "10.00") -> Conversion:
-    return Conversion(
-        visitor_id=visitor_id,
-        kind=Conversion.PURCHASE,
-        goal="purchase",
-        order_id=f"order-{next(_orders)}",
-        revenue=Decimal(revenue),
-        currency="EUR",
-        created_at=at,
+    return purchase(
+        visitor_id, at=at, revenue=revenue, order_id=f"order-{next(_orders)}", currency="EUR"
     )
 
 
